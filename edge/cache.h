@@ -1,0 +1,179 @@
+/*
+ * cache.h: cached objects, their readers, and the memory cache index.
+ *
+ * An object (struct obj) is a response being fetched or already stored:
+ * frozen metadata plus a list of append-only chunks (common/chunk.h). It is
+ * the buffer between the origin and every client reading it: the fill
+ * appends and publishes bytes, readers pull what is published and park
+ * when they have caught up (read-while-write). Readers hold a reference on
+ * the object and on each chunk they hand to a socket, so eviction never
+ * frees bytes still being sent.
+ *
+ * Object lifecycle (obj_set_state asserts it):
+ *   FETCHING_HDRS -> STREAMING -> COMPLETE
+ *        \               \-----> FAILED  (truncated body: readers that sent
+ *         \--------------------> FAILED   headers cut the response)
+ * A complete, cacheable object is put in the index; the index holds one
+ * reference, dropped on eviction or replacement.
+ *
+ * A transient object (not cacheable: too large, no-store, a range, an
+ * error) keeps only the chunks its single reader has not consumed, and
+ * its fill is paused when the reader falls behind by more than the
+ * transit window, so a pass-through never buffers a whole object.
+ */
+#ifndef S3EDGE_CACHE_H
+#define S3EDGE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <time.h>
+
+struct chunk;
+struct obj;
+struct obj_reader;
+
+enum obj_state { OBJ_FETCHING_HDRS = 0, OBJ_STREAMING, OBJ_COMPLETE, OBJ_FAILED };
+
+struct obj_hdr {
+    const char *name;
+    const char *value;
+};
+
+typedef void obj_notify_f(struct obj_reader *rd, void *arg);
+
+struct obj_reader {
+    unsigned magic;
+#define OBJ_READER_MAGIC 0x6f62726dU
+    struct obj *o;
+    struct chunk *c;  /* current chunk, NULL before the first */
+    size_t off;       /* offset in c */
+    uint64_t pos;     /* body bytes consumed */
+    obj_notify_f *cb;
+    void *arg;
+    bool parked;
+    TAILQ_ENTRY(obj_reader) link;
+};
+
+TAILQ_HEAD(obj_reader_list, obj_reader);
+
+/* Backpressure hook of a transient object's producer. */
+struct obj_producer_ops {
+    void (*pause)(void *arg);
+    void (*resume)(void *arg);
+    void (*abandon)(void *arg); /* no reader left: stop producing */
+};
+
+struct obj {
+    unsigned magic;
+#define OBJ_MAGIC 0x6f626a31U
+    unsigned refcnt;
+    enum obj_state state;
+    const char *fail_reason; /* static string when FAILED */
+
+    /* metadata, frozen once STREAMING */
+    int status;              /* what the client gets */
+    bool error_body;         /* status is an error of ours: body is not the origin's */
+    int64_t length;          /* body length, -1 while unknown */
+    struct obj_hdr *hdrs;    /* headers to pass on */
+    unsigned nhdrs;
+    char *hdr_blob;
+    time_t date;             /* when the origin answered (wall clock), for Age */
+    time_t expires;          /* fresh until */
+
+    /* body */
+    struct chunk *head, *tail;
+    uint64_t published;      /* bytes readers may read */
+    uint64_t trimmed;        /* bytes dropped from the front (transient) */
+    uint64_t rpos;           /* the transient reader's position */
+    struct obj_reader_list waiters;
+    unsigned nreaders;
+
+    /* caching */
+    bool transient;
+    bool cacheable;
+    bool in_index;
+    char *key;
+    size_t key_len;
+    uint64_t hash;
+    size_t mem;              /* bytes accounted to the memory budget */
+    struct obj *hnext;       /* hash chain */
+    TAILQ_ENTRY(obj) lru;
+
+    /* producer (the fill) */
+    const struct obj_producer_ops *prod;
+    void *prod_arg;
+    bool prod_paused;
+};
+
+/* ---- objects ---- */
+
+/* A new object at FETCHING_HDRS with one reference (the caller's). */
+struct obj *obj_new(const char *key, size_t key_len);
+void obj_ref(struct obj *o);
+void obj_unref(struct obj *o);
+void obj_set_producer(struct obj *o, const struct obj_producer_ops *ops, void *arg);
+
+/* Fill side. obj_set_headers copies the headers and moves to STREAMING.
+ * Returns 0 or EDGE_ENOMEM. */
+int obj_set_headers(struct obj *o, int status, int64_t length,
+                    const struct obj_hdr *hdrs, unsigned nhdrs);
+/* Append body bytes (copied into chunks). Returns 0 or EDGE_ENOMEM. */
+int obj_append(struct obj *o, const void *p, size_t n);
+/* Room for a direct write: returns a pointer to at least 1 writable byte
+ * (up to *room) in the tail chunk, or NULL on ENOMEM. size_hint sizes a new
+ * chunk. Commit what was written with obj_commit(). */
+uint8_t *obj_write_ptr(struct obj *o, size_t size_hint, size_t *room);
+void obj_commit(struct obj *o, size_t n);
+/* Wake parked readers (once per origin read event, not per byte). */
+void obj_notify(struct obj *o);
+void obj_complete(struct obj *o);
+void obj_fail(struct obj *o, const char *reason);
+const char *obj_find_hdr(const struct obj *o, const char *name);
+
+/* ---- readers ---- */
+
+void obj_reader_init(struct obj_reader *rd, struct obj *o, obj_notify_f *cb, void *arg);
+void obj_reader_fini(struct obj_reader *rd);
+/* Park until the object changes (headers, bytes, end). */
+void obj_reader_park(struct obj_reader *rd);
+
+enum obj_read_status {
+    OBJ_READ_DATA,   /* c, off and len give bytes; consume with obj_reader_advance */
+    OBJ_READ_WAIT,   /* caught up: parked, cb will be called */
+    OBJ_READ_EOF,    /* everything read */
+    OBJ_READ_ERROR,  /* the fill failed: the body is incomplete */
+};
+/* The next run of published bytes. The chunk stays valid until
+ * obj_reader_advance; take a chunk_ref() to keep it longer. */
+enum obj_read_status obj_reader_peek(struct obj_reader *rd, struct chunk **c,
+                                     size_t *off, size_t *len);
+void obj_reader_advance(struct obj_reader *rd, size_t n);
+
+/* ---- the memory cache index ---- */
+
+struct cache;
+
+struct cache_stats {
+    uint64_t objects;
+    uint64_t bytes;
+    uint64_t budget;
+    uint64_t hits;
+    uint64_t misses;
+    uint64_t inserts;
+    uint64_t evictions;
+};
+
+struct cache *cache_new(uint64_t budget_bytes);
+void cache_free(struct cache *c);
+/* A fresh object for key, with a reference for the caller, or NULL.
+ * An expired object is dropped from the index. */
+struct obj *cache_lookup(struct cache *c, const char *key, size_t key_len, time_t now);
+/* Insert a complete object (takes a reference of its own); replaces an
+ * older object under the same key; evicts least recently used objects to
+ * stay within the budget. Returns false when the object cannot fit. */
+bool cache_insert(struct cache *c, struct obj *o);
+void cache_get_stats(const struct cache *c, struct cache_stats *out);
+
+#endif

@@ -1,0 +1,344 @@
+/*
+ * exchange.c: the protocol-neutral request steps. See exchange.h.
+ *
+ * Lifecycle: exchange_new -> exchange_set_request -> exchange_start
+ *   (route, method, key, lookup: a hit attaches a reader to the cached
+ *   object, a miss starts a fill and attaches a reader to the new object,
+ *   a refusal sets an error status at once) -> the connection pulls head
+ *   and body, woken through wake_ev -> exchange_free (access log, release).
+ */
+#include "config.h"
+
+#include "exchange.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "err.h"
+#include "fill.h"
+#include "log.h"
+#include "route.h"
+#include "server.h"
+#include "timeutil.h"
+#include "uri.h"
+#include "vas.h"
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct exchange *x;
+
+    (void)fd;
+    (void)what;
+    CAST_OBJ_NOTNULL(x, arg, EXCHANGE_MAGIC);
+    x->ops->wake(x->conn);
+}
+
+/* reader notification: defer to the loop so the fill's stack unwinds first */
+static void reader_cb(struct obj_reader *rd, void *arg)
+{
+    struct exchange *x;
+
+    (void)rd;
+    CAST_OBJ_NOTNULL(x, arg, EXCHANGE_MAGIC);
+    event_active(x->wake_ev, EV_TIMEOUT, 0);
+}
+
+struct exchange *exchange_new(struct server *s, const struct exchange_ops *ops,
+                              void *conn)
+{
+    struct exchange *x = calloc(1, sizeof(*x));
+
+    if (x == NULL)
+        return NULL;
+    x->magic = EXCHANGE_MAGIC;
+    x->srv = s;
+    x->ops = ops;
+    x->conn = conn;
+    x->start_us = time_mono_us();
+    x->wake_ev = event_new(s->base, -1, 0, wake_cb, x);
+    if (x->wake_ev == NULL) {
+        free(x);
+        return NULL;
+    }
+    return x;
+}
+
+static char *dupn(const char *p, size_t n)
+{
+    char *s = malloc(n + 1);
+
+    if (s != NULL) {
+        if (n > 0)
+            memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+int exchange_set_request(struct exchange *x, const struct http1_request *req,
+                         const char *proto, const char *client)
+{
+    const struct http1_header *rg;
+
+    CHECK_OBJ_NOTNULL(x, EXCHANGE_MAGIC);
+    x->method = req->method;
+    x->method_str = dupn(req->method_str, req->method_len);
+    x->host = dupn(req->host ? req->host : "", req->host ? req->host_len : 0);
+    x->path = dupn(req->path ? req->path : "", req->path ? req->path_len : 0);
+    if (req->query != NULL)
+        x->query = dupn(req->query, req->query_len);
+    rg = http1_find(req->headers, req->nheaders, "range");
+    if (rg != NULL)
+        x->range = dupn(rg->value, rg->value_len);
+    x->proto = proto;
+    snprintf(x->client, sizeof(x->client), "%s", client);
+    if (!x->method_str || !x->host || !x->path || (req->query && !x->query) ||
+        (rg && !x->range))
+        return EDGE_ENOMEM;
+    return 0;
+}
+
+const char *exchange_cache_name(const struct exchange *x)
+{
+    switch (x->cache) {
+    case XC_HIT: return "HIT";
+    case XC_MISS: return "MISS";
+    case XC_PASS: return "PASS";
+    case XC_ERROR: return "ERROR";
+    default: return "-";
+    }
+}
+
+static void set_error(struct exchange *x, int status, const char *text)
+{
+    x->status = status;
+    x->err_text = text;
+    x->cache = XC_ERROR;
+}
+
+static const char *error_text(int status)
+{
+    switch (status) {
+    case 400: return "400 Bad Request\n";
+    case 403: return "403 Forbidden\n";
+    case 404: return "404 Not Found\n";
+    case 405: return "405 Method Not Allowed\n";
+    case 414: return "414 URI Too Long\n";
+    case 416: return "416 Range Not Satisfiable\n";
+    case 500: return "500 Internal Server Error\n";
+    case 502: return "502 Bad Gateway\n";
+    case 503: return "503 Service Unavailable\n";
+    case 504: return "504 Gateway Timeout\n";
+    default: return "error\n";
+    }
+}
+
+static void attach(struct exchange *x, struct obj *o)
+{
+    obj_reader_init(&x->rd, o, reader_cb, x);
+    x->reading = true;
+    x->o = o; /* the reader's reference keeps it */
+    obj_unref(o);
+}
+
+void exchange_start(struct exchange *x)
+{
+    char key[URI_KEY_MAX + 1];
+    char ckey[URI_KEY_MAX + 512];
+    int n;
+
+    CHECK_OBJ_NOTNULL(x, EXCHANGE_MAGIC);
+    x->srv->stats.requests++;
+
+    x->dist = route_find(x->srv->conf, x->host, strlen(x->host));
+    if (x->dist == NULL) {
+        set_error(x, 404, "404 Not Found: no distribution for this host\n");
+        return;
+    }
+    if (x->method != HTTP1_M_GET && x->method != HTTP1_M_HEAD) {
+        set_error(x, 405, error_text(405));
+        x->allow_hdr = true;
+        return;
+    }
+    n = uri_path_to_key(x->path, strlen(x->path), x->dist->path_prefix,
+                        x->dist->key_prefix ? x->dist->key_prefix : "", key, sizeof(key));
+    if (n == EDGE_ENOENT) {
+        set_error(x, 404, error_text(404));
+        return;
+    }
+    if (n == EDGE_ETOOLONG) {
+        set_error(x, 414, error_text(414));
+        return;
+    }
+    if (n < 0) {
+        set_error(x, 400, error_text(400));
+        return;
+    }
+    const char *query = x->dist->query == CONF_QUERY_ALL ? x->query : NULL;
+    /* the cache key: distribution, key, and the query when it selects */
+    int kl = snprintf(ckey, sizeof(ckey), "%s\n%s%s%s", x->dist->name, key,
+                      query ? "?" : "", query ? query : "");
+    if (kl < 0 || (size_t)kl >= sizeof(ckey)) {
+        set_error(x, 414, error_text(414));
+        return;
+    }
+    struct fill_req fr = {
+        .dist = x->dist,
+        .cache_key = ckey,
+        .cache_key_len = (size_t)kl,
+        .s3_key = key,
+        .query = query,
+        .range = NULL,
+        .head = false,
+    };
+    if (x->range != NULL) {
+        /* ranges pass through uncached for now; the block store of a
+         * later issue serves them from cache */
+        fr.range = x->range;
+    } else {
+        struct obj *hit = cache_lookup(x->srv->cache, ckey, (size_t)kl, time(NULL));
+        if (hit != NULL) {
+            x->cache = XC_HIT;
+            x->srv->stats.hits++;
+            attach(x, hit);
+            return;
+        }
+        fr.head = x->method == HTTP1_M_HEAD;
+    }
+    struct obj *o = fill_start(x->srv, &fr);
+    if (o == NULL) {
+        set_error(x, 503, error_text(503));
+        return;
+    }
+    attach(x, o);
+}
+
+bool exchange_head_ready(struct exchange *x)
+{
+    struct obj *o;
+
+    CHECK_OBJ_NOTNULL(x, EXCHANGE_MAGIC);
+    if (x->status != 0)
+        return true;
+    o = x->o;
+    AN(o);
+    if (o->state == OBJ_FETCHING_HDRS) {
+        obj_reader_park(&x->rd);
+        return false;
+    }
+    if (o->state == OBJ_FAILED && o->status == 0) {
+        set_error(x, 502, error_text(502));
+        return true;
+    }
+    x->status = o->status;
+    if (o->error_body) {
+        x->err_text = error_text(o->status);
+        x->cache = o->status == 416 ? XC_PASS : XC_ERROR;
+        return true;
+    }
+    if (x->cache != XC_HIT) {
+        /* a range, or a body we will not store, passes; a HEAD miss
+         * is a miss even though nothing is stored from it */
+        bool pass = x->range != NULL || (o->transient && x->method != HTTP1_M_HEAD);
+        x->cache = pass ? XC_PASS : XC_MISS;
+        if (x->cache == XC_MISS)
+            x->srv->stats.misses++;
+        else
+            x->srv->stats.passes++;
+    }
+    return true;
+}
+
+int64_t exchange_body_length(const struct exchange *x)
+{
+    if (x->err_text != NULL)
+        return (int64_t)strlen(x->err_text);
+    return x->o ? x->o->length : 0;
+}
+
+bool exchange_has_body(const struct exchange *x)
+{
+    return x->method != HTTP1_M_HEAD && x->status != 204 && x->status != 304;
+}
+
+long exchange_age(const struct exchange *x)
+{
+    if (x->cache != XC_HIT || x->o == NULL)
+        return -1;
+    time_t now = time(NULL);
+    return now > x->o->date ? (long)(now - x->o->date) : 0;
+}
+
+/* logfmt value: quoted, with quotes, backslashes and controls escaped */
+static int quote(char *out, size_t cap, const char *s)
+{
+    size_t j = 0;
+
+    if (cap < 3)
+        return 0;
+    out[j++] = '"';
+    for (; *s && j + 5 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            out[j++] = '\\';
+            out[j++] = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            j += (size_t)snprintf(out + j, cap - j, "\\x%02x", ch);
+        } else {
+            out[j++] = (char)ch;
+        }
+    }
+    out[j++] = '"';
+    out[j] = '\0';
+    return (int)j;
+}
+
+static void access_log(struct exchange *x)
+{
+    char line[4096], ts[32], path[2048], host[300];
+    char full[1800];
+
+    if (!log_access_enabled())
+        return;
+    time_iso8601_ms(ts, sizeof(ts));
+    snprintf(full, sizeof(full), "%s%s%s", x->path ? x->path : "",
+             x->query ? "?" : "", x->query ? x->query : "");
+    quote(path, sizeof(path), full);
+    quote(host, sizeof(host), x->host ? x->host : "");
+    double ms = (double)(time_mono_us() - x->start_us) / 1000.0;
+    int n = snprintf(line, sizeof(line),
+                     "time=%s client=%s proto=%s method=%s host=%s path=%s status=%d "
+                     "bytes=%llu cache=%s dur_ms=%.3f%s",
+                     ts, x->client, x->proto ? x->proto : "-",
+                     x->method_str ? x->method_str : "-", host, path, x->status,
+                     (unsigned long long)x->bytes_sent, exchange_cache_name(x), ms,
+                     x->body_incomplete ? " incomplete=1" : "");
+    if (n > 0)
+        log_access(line, n < (int)sizeof(line) ? n : (int)sizeof(line) - 1);
+}
+
+void exchange_free(struct exchange *x)
+{
+    if (x == NULL)
+        return;
+    CHECK_OBJ(x, EXCHANGE_MAGIC);
+    if (x->status != 0)
+        access_log(x);
+    if (x->status >= 500)
+        x->srv->stats.errors++;
+    x->srv->stats.bytes_out += x->bytes_sent;
+    if (x->reading)
+        obj_reader_fini(&x->rd);
+    event_free(x->wake_ev);
+    free(x->method_str);
+    free(x->host);
+    free(x->path);
+    free(x->query);
+    free(x->range);
+    x->magic = 0;
+    free(x);
+}

@@ -1,0 +1,79 @@
+/*
+ * exchange.h: one request and its response, the same for every protocol.
+ *
+ * A protocol connection (h1 now, h2 later) fills in the request fields,
+ * calls exchange_start(), and then pulls: exchange_head_ready() says when
+ * the status and headers are known, the response fields and
+ * exchange_body_*() give the body. When the exchange has news (headers
+ * arrived, bytes published, the fill ended) it calls ops->wake(conn) — never
+ * from inside a call the connection made, so connections see no
+ * re-entrancy. exchange_free() writes the access-log line and releases
+ * everything the exchange holds.
+ *
+ * Steps: route -> check method -> map path to key -> lookup -> hit | fill
+ * -> deliver -> done (the step loop of later issues grows from here).
+ */
+#ifndef S3EDGE_EXCHANGE_H
+#define S3EDGE_EXCHANGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "http1.h"
+
+struct server;
+struct event;
+
+struct exchange_ops {
+    void (*wake)(void *conn);
+};
+
+enum exchange_cache_status { XC_NONE = 0, XC_HIT, XC_MISS, XC_PASS, XC_ERROR };
+
+struct exchange {
+    unsigned magic;
+#define EXCHANGE_MAGIC 0x78636867U
+    struct server *srv;
+    const struct exchange_ops *ops;
+    void *conn;
+    struct event *wake_ev;
+
+    /* request (owned copies) */
+    enum http1_method method;
+    char *method_str, *host, *path, *query, *range;
+    const char *proto;       /* "HTTP/1.1" */
+    char client[64];         /* "addr:port" */
+    uint64_t start_us;
+
+    /* response */
+    const struct conf_distribution *dist;
+    int status;              /* 0 until known */
+    enum exchange_cache_status cache;
+    const char *err_text;    /* body of an error of ours */
+    bool allow_hdr;          /* 405: send Allow */
+    struct obj *o;           /* the body source, or NULL for errors of ours */
+    struct obj_reader rd;
+    bool reading;
+    uint64_t bytes_sent;     /* body bytes handed to the transport */
+    bool body_incomplete;    /* the response was cut short */
+};
+
+struct exchange *exchange_new(struct server *s, const struct exchange_ops *ops,
+                              void *conn);
+/* Copy the request fields; returns 0 or EDGE_ENOMEM. */
+int exchange_set_request(struct exchange *x, const struct http1_request *req,
+                         const char *proto, const char *client);
+void exchange_start(struct exchange *x);
+/* true when status and headers are known (x->status is set) */
+bool exchange_head_ready(struct exchange *x);
+/* Content-Length of the response body (-1: unknown), and whether the
+ * response carries a body at all (HEAD, 304, errors of ours on HEAD). */
+int64_t exchange_body_length(const struct exchange *x);
+bool exchange_has_body(const struct exchange *x);
+/* Age header value for hits, -1 otherwise. */
+long exchange_age(const struct exchange *x);
+const char *exchange_cache_name(const struct exchange *x);
+void exchange_free(struct exchange *x);
+
+#endif

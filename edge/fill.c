@@ -1,0 +1,395 @@
+/*
+ * fill.c: origin fetch -> obj. Lifecycle:
+ *   fill_start -> on_head (obj STREAMING, or an error answer of ours)
+ *   -> on_body* -> on_done -> obj COMPLETE (+ cache insert) | FAILED -> free.
+ * Abandon (a transient object lost its reader) cancels the fetch and frees
+ * the fill at once.
+ */
+#include "config.h"
+
+#include "fill.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+
+#include "cache.h"
+#include "chunk.h"
+#include "err.h"
+#include "log.h"
+#include "origin.h"
+#include "server.h"
+#include "timeutil.h"
+#include "vas.h"
+
+/* An origin error body longer than this is not drained: the connection is
+ * dropped instead. */
+#define FILL_MAX_ERROR_BODY (64 * 1024)
+#define FILL_MAX_PASSED_HEADERS 64
+
+struct fill {
+    unsigned magic;
+#define FILL_MAGIC 0x66696c6cU
+    struct server *srv;
+    const struct conf_distribution *dist;
+    struct obj *o;
+    struct origin_fetch *fetch;
+    bool head, range;
+    uint64_t discarded; /* error body bytes thrown away */
+};
+
+static void fill_free(struct fill *fl)
+{
+    CHECK_OBJ_NOTNULL(fl, FILL_MAGIC);
+    obj_unref(fl->o);
+    fl->magic = 0;
+    free(fl);
+}
+
+/* Which origin headers reach clients (S3-NOTES: metadata worth passing;
+ * x-amz-request-id and friends are internal). */
+static bool pass_header(const struct fill *fl, const char *name, size_t n)
+{
+    static const char *const pass[] = {
+        "content-type", "content-encoding", "content-disposition",
+        "content-language", "cache-control", "expires", "etag",
+        "last-modified", "x-amz-version-id", "accept-ranges",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(pass); i++)
+        if (strlen(pass[i]) == n && strncasecmp(pass[i], name, n) == 0)
+            return true;
+    if (fl->range && n == 13 && strncasecmp(name, "content-range", 13) == 0)
+        return true;
+    if (fl->dist->pass_amz_meta && n > 11 && strncasecmp(name, "x-amz-meta-", 11) == 0)
+        return true;
+    return false;
+}
+
+/* Parse a delta-seconds directive value (RFC 9111 1.2.2); -1 if absent or
+ * invalid. Values too large to represent saturate. */
+static long long cc_seconds(const char *v, size_t n, const char *dir)
+{
+    size_t dl = strlen(dir);
+    size_t i = 0;
+
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < n && v[i] != ',' && v[i] != '=')
+            i++;
+        size_t e = i;
+        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+            e--;
+        bool match = (e - s == dl && strncasecmp(v + s, dir, dl) == 0);
+        if (i < n && v[i] == '=') {
+            i++;
+            if (i < n && v[i] == '"')
+                i++;
+            long long val = 0;
+            bool digits = false;
+            while (i < n && v[i] >= '0' && v[i] <= '9') {
+                if (val < 1000000000000LL)
+                    val = val * 10 + (v[i] - '0');
+                digits = true;
+                i++;
+            }
+            while (i < n && v[i] != ',')
+                i++;
+            if (match)
+                return digits ? val : -1;
+        } else if (match) {
+            return -1;
+        }
+    }
+    return -1;
+}
+
+/* RFC 9111 5.2.2: directives that forbid a shared cache from storing, or
+ * from serving without revalidation (we do not revalidate yet). */
+static bool cc_forbids(const char *v, size_t n)
+{
+    return http1_has_token(v, n, "no-store") || http1_has_token(v, n, "private") ||
+           http1_has_token(v, n, "no-cache");
+}
+
+static void set_error(struct fill *fl, int status)
+{
+    fl->o->error_body = true;
+    fl->o->transient = true;
+    fl->o->cacheable = false;
+    if (obj_set_headers(fl->o, status, 0, NULL, 0) < 0)
+        WRONG("obj_set_headers without headers cannot fail");
+}
+
+static void on_head(void *arg, const struct origin_resp *r)
+{
+    struct fill *fl;
+    struct obj_hdr hdrs[FILL_MAX_PASSED_HEADERS];
+    char *owned[FILL_MAX_PASSED_HEADERS];
+    unsigned nh = 0;
+    int status = r->status;
+    time_t now = time(NULL);
+    struct obj *o;
+
+    CAST_OBJ_NOTNULL(fl, arg, FILL_MAGIC);
+    o = fl->o;
+    o->date = now;
+
+    bool ok = status == 200 || (fl->range && (status == 206 || status == 416));
+    if (!ok) {
+        /* S3 errors: 404 NoSuchKey, 403 AccessDenied (also for a missing
+         * key without s3:ListBucket); anything else is the origin's fault */
+        int mapped = (status == 404 || status == 403) ? status : 502;
+        if (mapped == 502)
+            LOG_W("origin %s answered %d for \"%s\"", fl->dist->origin->name,
+                  status, o->key);
+        set_error(fl, mapped);
+        obj_notify(o);
+        return;
+    }
+
+    bool cacheable = !fl->head && !fl->range && status == 200;
+    long long ttl = -1;
+    for (unsigned i = 0; i < r->nheaders && nh < FILL_MAX_PASSED_HEADERS; i++) {
+        const struct http1_header *h = &r->headers[i];
+        if (h->name_len == 13 && strncasecmp(h->name, "cache-control", 13) == 0) {
+            if (cc_forbids(h->value, h->value_len))
+                cacheable = false;
+            long long s = cc_seconds(h->value, h->value_len, "s-maxage");
+            if (s < 0)
+                s = cc_seconds(h->value, h->value_len, "max-age");
+            if (s >= 0)
+                ttl = s;
+        }
+        if (!pass_header(fl, h->name, h->name_len))
+            continue;
+        /* copy into NUL-terminated strings for obj_set_headers */
+        char *nm = malloc(h->name_len + h->value_len + 2);
+        if (nm == NULL)
+            break;
+        memcpy(nm, h->name, h->name_len);
+        nm[h->name_len] = '\0';
+        memcpy(nm + h->name_len + 1, h->value, h->value_len);
+        nm[h->name_len + 1 + h->value_len] = '\0';
+        owned[nh] = nm;
+        hdrs[nh].name = nm;
+        hdrs[nh].value = nm + h->name_len + 1;
+        nh++;
+    }
+    if (ttl < 0) {
+        const struct http1_header *ex = http1_find(r->headers, r->nheaders, "expires");
+        time_t t;
+        if (ex != NULL) {
+            /* RFC 9111 5.3: an invalid Expires means already expired */
+            ttl = (http_date_parse(ex->value, ex->value_len, &t) == 0 && t > now)
+                      ? (long long)(t - now)
+                      : 0;
+        }
+    }
+    if (ttl < 0)
+        ttl = fl->dist->default_ttl_s;
+    if (ttl == 0)
+        cacheable = false;
+    if (r->content_length > (int64_t)fl->srv->conf->max_object_bytes)
+        cacheable = false;
+    o->expires = now + (time_t)ttl;
+    o->cacheable = cacheable;
+    o->transient = !cacheable;
+    int64_t len = r->content_length;
+    if (status == 416) {
+        /* our own short body replaces S3's XML; Content-Range stays */
+        o->error_body = true;
+        len = 0;
+    }
+    int rc = obj_set_headers(o, status, len, hdrs, nh);
+    for (unsigned i = 0; i < nh; i++)
+        free(owned[i]);
+    if (rc < 0) {
+        set_error(fl, 502);
+        LOG_E("out of memory storing headers for \"%s\"", o->key);
+    }
+    obj_notify(o);
+}
+
+static void prod_abandon(void *arg);
+
+static void on_body(void *arg, struct evbuffer *buf)
+{
+    struct fill *fl;
+    struct obj *o;
+
+    CAST_OBJ_NOTNULL(fl, arg, FILL_MAGIC);
+    o = fl->o;
+    if (o->error_body) {
+        size_t n = evbuffer_get_length(buf);
+        fl->discarded += n;
+        evbuffer_drain(buf, n);
+        if (fl->discarded > FILL_MAX_ERROR_BODY) {
+            origin_fetch_cancel(fl->fetch);
+            fl->fetch = NULL;
+            obj_complete(o);
+            fill_free(fl);
+        }
+        return;
+    }
+    while (evbuffer_get_length(buf) > 0) {
+        size_t room, hint;
+        hint = o->length > 0 && (uint64_t)o->length > o->published
+                   ? (size_t)((uint64_t)o->length - o->published)
+                   : evbuffer_get_length(buf);
+        uint8_t *w = obj_write_ptr(o, hint, &room);
+        if (w == NULL) {
+            LOG_E("out of memory filling \"%s\"", o->key);
+            origin_fetch_cancel(fl->fetch);
+            fl->fetch = NULL;
+            obj_fail(o, ORIGIN_ERR_RESOURCES);
+            fill_free(fl);
+            return;
+        }
+        int n = evbuffer_remove(buf, w, room);
+        if (n <= 0)
+            break;
+        obj_commit(o, (size_t)n);
+    }
+    if (o->cacheable && o->published > fl->srv->conf->max_object_bytes) {
+        /* a body of unknown length outgrew the limit: pass it through */
+        o->cacheable = false;
+        if (o->nreaders <= 1)
+            o->transient = true;
+        if (o->nreaders == 0) {
+            prod_abandon(fl);
+            return;
+        }
+    }
+    obj_notify(o);
+}
+
+static void on_done(void *arg, const char *err)
+{
+    struct fill *fl;
+    struct obj *o;
+
+    CAST_OBJ_NOTNULL(fl, arg, FILL_MAGIC);
+    o = fl->o;
+    fl->fetch = NULL;
+    if (err != NULL) {
+        if (o->state == OBJ_FETCHING_HDRS) {
+            bool timeout = err == ORIGIN_ERR_CONNECT_TIMEOUT ||
+                           err == ORIGIN_ERR_FIRST_BYTE_TIMEOUT ||
+                           err == ORIGIN_ERR_IDLE_TIMEOUT;
+            LOG_W("fetch of \"%s\" failed: %s", o->key, err);
+            set_error(fl, timeout ? 504 : 502);
+            obj_complete(o);
+        } else {
+            LOG_W("fetch of \"%s\" failed after %llu bytes: %s", o->key,
+                  (unsigned long long)o->published, err);
+            if (o->state == OBJ_STREAMING && o->error_body)
+                obj_complete(o);
+            else if (o->state == OBJ_STREAMING)
+                obj_fail(o, err);
+        }
+        fill_free(fl);
+        return;
+    }
+    if (o->state == OBJ_STREAMING && !o->error_body && !fl->head && o->length >= 0 &&
+        o->published != (uint64_t)o->length) {
+        LOG_W("fetch of \"%s\": %llu of %lld bytes", o->key,
+              (unsigned long long)o->published, (long long)o->length);
+        obj_fail(o, ORIGIN_ERR_TRUNCATED);
+        fill_free(fl);
+        return;
+    }
+    if (o->state == OBJ_STREAMING)
+        obj_complete(o);
+    if (o->state == OBJ_COMPLETE && o->cacheable && !o->error_body) {
+        if (!cache_insert(fl->srv->cache, o))
+            LOG_D("\"%s\" (%zu bytes) does not fit the memory cache", o->key, o->mem);
+    }
+    fill_free(fl);
+}
+
+static void prod_pause(void *arg)
+{
+    struct fill *fl;
+
+    CAST_OBJ_NOTNULL(fl, arg, FILL_MAGIC);
+    if (fl->fetch)
+        origin_fetch_pause(fl->fetch);
+}
+
+static void prod_resume(void *arg)
+{
+    struct fill *fl;
+
+    CAST_OBJ_NOTNULL(fl, arg, FILL_MAGIC);
+    if (fl->fetch)
+        origin_fetch_resume(fl->fetch);
+}
+
+static void prod_abandon(void *arg)
+{
+    struct fill *fl;
+
+    CAST_OBJ_NOTNULL(fl, arg, FILL_MAGIC);
+    if (fl->fetch) {
+        origin_fetch_cancel(fl->fetch);
+        fl->fetch = NULL;
+    }
+    if (fl->o->state == OBJ_FETCHING_HDRS || fl->o->state == OBJ_STREAMING)
+        obj_fail(fl->o, "abandoned");
+    fill_free(fl);
+}
+
+static const struct obj_producer_ops fill_prod_ops = {
+    .pause = prod_pause,
+    .resume = prod_resume,
+    .abandon = prod_abandon,
+};
+
+static const struct origin_cbs fill_cbs = {
+    .on_head = on_head,
+    .on_body = on_body,
+    .on_done = on_done,
+};
+
+struct obj *fill_start(struct server *s, const struct fill_req *req)
+{
+    struct fill *fl;
+    struct obj *o;
+
+    o = obj_new(req->cache_key, req->cache_key_len);
+    if (o == NULL)
+        return NULL;
+    fl = calloc(1, sizeof(*fl));
+    if (fl == NULL) {
+        obj_unref(o);
+        return NULL;
+    }
+    fl->magic = FILL_MAGIC;
+    fl->srv = s;
+    fl->dist = req->dist;
+    fl->o = o;
+    fl->head = req->head;
+    fl->range = req->range != NULL;
+    /* a HEAD or a range is never stored: its reader drives the fetch */
+    o->transient = fl->head || fl->range;
+    obj_ref(o); /* the fill's own */
+    struct origin_req oreq = {
+        .method = req->head ? "HEAD" : "GET",
+        .key = req->s3_key,
+        .query = req->query,
+        .range = req->range,
+    };
+    fl->fetch = origin_fetch_start(server_origin(s, req->dist), &oreq, &fill_cbs, fl);
+    if (fl->fetch == NULL) {
+        fill_free(fl);
+        obj_unref(o);
+        return NULL;
+    }
+    obj_set_producer(o, &fill_prod_ops, fl);
+    return o;
+}

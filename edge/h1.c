@@ -1,0 +1,570 @@
+/*
+ * h1.c: one HTTP/1.1 client connection.
+ *
+ * Lifecycle (h1_set_state asserts it):
+ *   IDLE --bytes--> HEAD --complete head--> RESPONDING --done--> IDLE ...
+ *   any state --error, EOF, timeout, Connection: close--> CLOSING -> freed
+ *   once the output has drained (or at once when the peer is gone).
+ * One exchange at a time: pipelined requests wait in the input buffer and
+ * are answered in order. The input is bounded by a read watermark, so a
+ * client that pipelines without reading makes us stop reading, not buffer.
+ * The response body goes out as references to cache chunks; the output is
+ * refilled from the write callback when it drains below OUT_LOW, so a slow
+ * client holds at most OUT_HIGH bytes of output plus its chunk references.
+ * The connection is never freed inside a call that returns into it: work
+ * triggered by a finished response runs from the deferred `proc` event.
+ */
+#include "config.h"
+
+#include "h1.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "chunk.h"
+#include "err.h"
+#include "exchange.h"
+#include "log.h"
+#include "server.h"
+#include "vas.h"
+
+/* Output watermarks: refill below OUT_LOW, stop adding above OUT_HIGH. */
+#define OUT_LOW (64 * 1024)
+#define OUT_HIGH (256 * 1024)
+
+enum h1_state { H1_IDLE = 0, H1_HEAD, H1_RESPONDING, H1_CLOSING };
+
+struct h1c {
+    unsigned magic;
+#define H1C_MAGIC 0x68316331U
+    struct server *srv;
+    struct bufferevent *bev;
+    enum h1_state state;
+    struct exchange *x;
+    struct event *timer;  /* idle / header deadline */
+    struct event *proc;   /* deferred processing */
+    struct http1_header *hdrs;
+    unsigned nreq;
+    bool keep_alive;      /* for the current response */
+    bool head_sent;
+    bool chunked_out;
+    bool peer_eof;        /* the client half-closed */
+    bool http10;
+    char peer[64];
+};
+
+static void h1_free(struct h1c *c);
+static void h1_process(struct h1c *c);
+
+static void h1_set_state(struct h1c *c, enum h1_state to)
+{
+    switch (to) {
+    case H1_IDLE:
+        assert_always(c->state == H1_RESPONDING || c->state == H1_IDLE);
+        break;
+    case H1_HEAD:
+        assert_always(c->state == H1_IDLE);
+        break;
+    case H1_RESPONDING:
+        assert_always(c->state == H1_HEAD || c->state == H1_IDLE);
+        break;
+    case H1_CLOSING:
+        break;
+    default:
+        WRONG("bad h1 state");
+    }
+    c->state = to;
+}
+
+static void ms_tv(unsigned ms, struct timeval *tv)
+{
+    tv->tv_sec = ms / 1000;
+    tv->tv_usec = (ms % 1000) * 1000;
+}
+
+static void arm_timer(struct h1c *c, unsigned ms)
+{
+    struct timeval tv;
+
+    ms_tv(ms, &tv);
+    evtimer_add(c->timer, &tv);
+}
+
+static void schedule(struct h1c *c)
+{
+    event_active(c->proc, EV_TIMEOUT, 0);
+}
+
+static struct evbuffer *out(struct h1c *c)
+{
+    return bufferevent_get_output(c->bev);
+}
+
+/* Stop reading, answer what is queued, then close. */
+static void h1_close_after_output(struct h1c *c)
+{
+    h1_set_state(c, H1_CLOSING);
+    evtimer_del(c->timer);
+    bufferevent_disable(c->bev, EV_READ);
+    evbuffer_drain(bufferevent_get_input(c->bev),
+                   evbuffer_get_length(bufferevent_get_input(c->bev)));
+    if (evbuffer_get_length(out(c)) == 0)
+        schedule(c); /* frees from the loop */
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 206: return "Partial Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 412: return "Precondition Failed";
+    case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+/* A refusal before any exchange exists (parse errors, timeouts). */
+static void h1_refuse(struct h1c *c, int status)
+{
+    char body[64];
+    int bl = snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
+
+    evbuffer_add_printf(out(c),
+                        "HTTP/1.1 %d %s\r\nServer: s3edge\r\nDate: %s\r\n"
+                        "Content-Type: text/plain; charset=utf-8\r\n"
+                        "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                        status, reason(status), server_date(c->srv), bl, body);
+    LOG_D("client %s: refused with %d", c->peer, status);
+    if (log_access_enabled()) {
+        char line[256], ts[32];
+        time_iso8601_ms(ts, sizeof(ts));
+        int n = snprintf(line, sizeof(line),
+                         "time=%s client=%s proto=HTTP/1.1 method=- host=\"\" path=\"\" "
+                         "status=%d bytes=0 cache=ERROR dur_ms=0.000",
+                         ts, c->peer, status);
+        log_access(line, n);
+    }
+    h1_close_after_output(c);
+}
+
+static void write_head(struct h1c *c)
+{
+    struct exchange *x = c->x;
+    struct evbuffer *o = out(c);
+    int64_t len = exchange_body_length(x);
+    bool body = exchange_has_body(x);
+
+    evbuffer_add_printf(o, "HTTP/1.1 %d %s\r\nServer: s3edge\r\nDate: %s\r\n",
+                        x->status, reason(x->status), server_date(c->srv));
+    if (x->o != NULL) {
+        for (unsigned i = 0; i < x->o->nhdrs; i++) {
+            const struct obj_hdr *h = &x->o->hdrs[i];
+            /* an error of ours keeps only Content-Range (416) */
+            if (x->err_text && strcasecmp(h->name, "content-range") != 0)
+                continue;
+            evbuffer_add_printf(o, "%s: %s\r\n", h->name, h->value);
+        }
+    }
+    if (x->err_text)
+        evbuffer_add_printf(o, "Content-Type: text/plain; charset=utf-8\r\n");
+    if (x->allow_hdr)
+        evbuffer_add_printf(o, "Allow: GET, HEAD\r\n");
+    if (len >= 0) {
+        evbuffer_add_printf(o, "Content-Length: %lld\r\n", (long long)len);
+    } else if (body && !c->http10) {
+        evbuffer_add_printf(o, "Transfer-Encoding: chunked\r\n");
+        c->chunked_out = true;
+    } else if (body) {
+        c->keep_alive = false; /* HTTP/1.0: the close delimits the body */
+    }
+    long age = exchange_age(x);
+    if (age >= 0)
+        evbuffer_add_printf(o, "Age: %ld\r\n", age);
+    if (x->cache == XC_HIT)
+        evbuffer_add_printf(o, "X-Cache: Hit from s3edge\r\n");
+    else if (x->cache == XC_MISS)
+        evbuffer_add_printf(o, "X-Cache: Miss from s3edge\r\n");
+    else if (x->cache == XC_PASS)
+        evbuffer_add_printf(o, "X-Cache: Pass from s3edge\r\n");
+    if (!c->keep_alive)
+        evbuffer_add_printf(o, "Connection: close\r\n");
+    else if (c->http10)
+        evbuffer_add_printf(o, "Connection: keep-alive\r\n");
+    evbuffer_add(o, "\r\n", 2);
+}
+
+static void finish_response(struct h1c *c)
+{
+    exchange_free(c->x);
+    c->x = NULL;
+    c->nreq++;
+    c->head_sent = false;
+    c->chunked_out = false;
+    if (!c->keep_alive || c->peer_eof) {
+        h1_close_after_output(c);
+        return;
+    }
+    h1_set_state(c, H1_IDLE);
+    arm_timer(c, c->srv->conf->client_idle_timeout_ms);
+    bufferevent_enable(c->bev, EV_READ);
+    /* a pipelined request may already wait in the input */
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        schedule(c);
+}
+
+/* Move response bytes into the output until it holds OUT_HIGH. */
+static void pump(struct h1c *c)
+{
+    struct exchange *x = c->x;
+
+    CHECK_OBJ_NOTNULL(x, EXCHANGE_MAGIC);
+    if (!c->head_sent) {
+        if (!exchange_head_ready(x))
+            return; /* woken when the origin answers */
+        write_head(c);
+        c->head_sent = true;
+    }
+    if (!exchange_has_body(x)) {
+        finish_response(c);
+        return;
+    }
+    if (x->err_text != NULL) {
+        evbuffer_add(out(c), x->err_text, strlen(x->err_text));
+        x->bytes_sent += strlen(x->err_text);
+        finish_response(c);
+        return;
+    }
+    while (evbuffer_get_length(out(c)) < OUT_HIGH) {
+        struct chunk *ch;
+        size_t off, len;
+        switch (obj_reader_peek(&x->rd, &ch, &off, &len)) {
+        case OBJ_READ_DATA:
+            if (c->chunked_out)
+                evbuffer_add_printf(out(c), "%zx\r\n", len);
+            chunk_ref(ch);
+            if (evbuffer_add_reference(out(c), ch->data + off, len, chunk_unref_cb, ch) < 0) {
+                chunk_unref(ch);
+                x->body_incomplete = true;
+                c->keep_alive = false;
+                finish_response(c);
+                return;
+            }
+            if (c->chunked_out)
+                evbuffer_add(out(c), "\r\n", 2);
+            obj_reader_advance(&x->rd, len);
+            x->bytes_sent += len;
+            break;
+        case OBJ_READ_WAIT:
+            return;
+        case OBJ_READ_EOF:
+            if (c->chunked_out)
+                evbuffer_add(out(c), "0\r\n\r\n", 5);
+            finish_response(c);
+            return;
+        case OBJ_READ_ERROR:
+            /* the fill failed mid-body: the client must see a truncation,
+             * never a short body that looks complete */
+            x->body_incomplete = true;
+            c->keep_alive = false;
+            finish_response(c);
+            return;
+        }
+    }
+}
+
+static void exchange_wake(void *arg)
+{
+    struct h1c *c;
+
+    CAST_OBJ_NOTNULL(c, arg, H1C_MAGIC);
+    if (c->state == H1_RESPONDING && c->x != NULL)
+        pump(c);
+}
+
+static const struct exchange_ops h1_exchange_ops = {
+    .wake = exchange_wake,
+};
+
+static void start_exchange(struct h1c *c, const struct http1_request *req)
+{
+    struct exchange *x;
+
+    c->keep_alive = req->keep_alive &&
+                    c->nreq + 1 < c->srv->conf->max_keepalive_requests;
+    c->http10 = req->version_minor == 0;
+    x = exchange_new(c->srv, &h1_exchange_ops, c);
+    if (x == NULL) {
+        h1_refuse(c, 503);
+        return;
+    }
+    c->x = x;
+    h1_set_state(c, H1_RESPONDING);
+    if (exchange_set_request(x, req, c->http10 ? "HTTP/1.0" : "HTTP/1.1", c->peer) < 0) {
+        exchange_free(x);
+        c->x = NULL;
+        h1_refuse(c, 503);
+        return;
+    }
+    /* a request body on GET/HEAD has no meaning for us, and reading it
+     * would cost a buffer: answer, then close (RFC 9110 9.3.1) */
+    if (req->content_length > 0 || req->chunked) {
+        c->keep_alive = false;
+        if (req->method == HTTP1_M_GET || req->method == HTTP1_M_HEAD) {
+            x->status = 400;
+            x->err_text = "400 Bad Request: request body not allowed\n";
+            x->cache = XC_ERROR;
+        }
+    }
+    if (x->status == 0)
+        exchange_start(x);
+    pump(c);
+}
+
+/* Parse the next request head from the input, if complete. */
+static void try_request(struct h1c *c)
+{
+    const struct conf *cf = c->srv->conf;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t len = evbuffer_get_length(in);
+    struct http1_limits lim = {
+        .max_request_line = cf->max_request_line,
+        .max_head_bytes = cf->max_head_bytes,
+        .max_headers = cf->max_headers,
+    };
+    struct http1_request req;
+    int status = 400;
+
+    if (len == 0)
+        return;
+    if (c->state == H1_IDLE) {
+        h1_set_state(c, H1_HEAD);
+        /* the whole head must arrive within this time (slow-loris) */
+        arm_timer(c, cf->client_header_timeout_ms);
+    }
+    size_t plen = len > (size_t)cf->max_head_bytes + 1 ? (size_t)cf->max_head_bytes + 1 : len;
+    const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)plen);
+    if (p == NULL) {
+        h1_refuse(c, 503);
+        return;
+    }
+    memset(&req, 0, sizeof(req));
+    req.headers = c->hdrs;
+    int r = http1_parse_request(p, plen, &lim, &req, &status);
+    if (r == EDGE_EAGAIN) {
+        if (plen > cf->max_head_bytes)
+            h1_refuse(c, 431);
+        return;
+    }
+    if (r < 0) {
+        h1_refuse(c, status >= 400 ? status : 400);
+        return;
+    }
+    evtimer_del(c->timer);
+    /* the parsed fields point into the input: copy them out before the
+     * head is drained */
+    start_exchange(c, &req);
+    if (c->state != H1_CLOSING)
+        evbuffer_drain(in, req.head_len);
+}
+
+static void h1_process(struct h1c *c)
+{
+    switch (c->state) {
+    case H1_CLOSING:
+        if (evbuffer_get_length(out(c)) == 0)
+            h1_free(c);
+        return;
+    case H1_RESPONDING:
+        if (c->x)
+            pump(c);
+        return;
+    case H1_IDLE:
+    case H1_HEAD:
+        if (c->peer_eof && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+            h1_free(c);
+            return;
+        }
+        try_request(c);
+        return;
+    }
+}
+
+static void proc_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h1c *c;
+
+    (void)fd;
+    (void)what;
+    CAST_OBJ_NOTNULL(c, arg, H1C_MAGIC);
+    h1_process(c);
+}
+
+static void readcb(struct bufferevent *bev, void *arg)
+{
+    struct h1c *c;
+
+    (void)bev;
+    CAST_OBJ_NOTNULL(c, arg, H1C_MAGIC);
+    if (c->state == H1_IDLE || c->state == H1_HEAD)
+        try_request(c);
+    else if (c->state == H1_CLOSING)
+        evbuffer_drain(bufferevent_get_input(c->bev),
+                       evbuffer_get_length(bufferevent_get_input(c->bev)));
+    /* RESPONDING: pipelined bytes wait; the read watermark bounds them */
+}
+
+static void writecb(struct bufferevent *bev, void *arg)
+{
+    struct h1c *c;
+
+    (void)bev;
+    CAST_OBJ_NOTNULL(c, arg, H1C_MAGIC);
+    if (c->state == H1_CLOSING) {
+        if (evbuffer_get_length(out(c)) == 0)
+            h1_free(c);
+        return;
+    }
+    if (c->state == H1_RESPONDING && c->x)
+        pump(c);
+}
+
+static void eventcb(struct bufferevent *bev, short what, void *arg)
+{
+    struct h1c *c;
+
+    (void)bev;
+    CAST_OBJ_NOTNULL(c, arg, H1C_MAGIC);
+    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+        (c->state == H1_RESPONDING ||
+         evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)) {
+        /* a half-close after the request: answer it, then close */
+        c->peer_eof = true;
+        c->keep_alive = false;
+        if (c->state != H1_RESPONDING)
+            schedule(c);
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT)
+        LOG_D("client %s: send timeout", c->peer);
+    h1_free(c);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h1c *c;
+
+    (void)fd;
+    (void)what;
+    CAST_OBJ_NOTNULL(c, arg, H1C_MAGIC);
+    if (c->state == H1_HEAD) {
+        h1_refuse(c, 408);
+        return;
+    }
+    if (c->state == H1_IDLE)
+        h1_free(c); /* keep-alive idle: close quietly */
+}
+
+static void h1_free(struct h1c *c)
+{
+    CHECK_OBJ_NOTNULL(c, H1C_MAGIC);
+    if (c->x != NULL) {
+        if (c->head_sent || c->x->status != 0)
+            c->x->body_incomplete = c->x->status != 0;
+        exchange_free(c->x);
+    }
+    event_free(c->timer);
+    event_free(c->proc);
+    bufferevent_free(c->bev);
+    free(c->hdrs);
+    server_conn_closed(c->srv);
+    c->magic = 0;
+    free(c);
+}
+
+static void peer_name(const struct sockaddr *sa, char *out, size_t cap)
+{
+    char a[INET6_ADDRSTRLEN] = "?";
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+        snprintf(out, cap, "%s:%u", a, ntohs(s4->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+        snprintf(out, cap, "[%s]:%u", a, ntohs(s6->sin6_port));
+    } else {
+        snprintf(out, cap, "unix");
+    }
+}
+
+void h1_conn_new(struct server *s, evutil_socket_t fd, const struct sockaddr *sa,
+                 int salen)
+{
+    struct h1c *c = calloc(1, sizeof(*c));
+    struct timeval tv;
+
+    (void)salen;
+    if (c == NULL) {
+        evutil_closesocket(fd);
+        server_conn_closed(s);
+        return;
+    }
+    c->magic = H1C_MAGIC;
+    c->srv = s;
+    peer_name(sa, c->peer, sizeof(c->peer));
+    c->hdrs = calloc(s->conf->max_headers ? s->conf->max_headers : 1, sizeof(*c->hdrs));
+    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    c->timer = evtimer_new(s->base, timer_cb, c);
+    c->proc = event_new(s->base, -1, 0, proc_cb, c);
+    if (c->hdrs == NULL || c->bev == NULL || c->timer == NULL || c->proc == NULL) {
+        if (c->bev)
+            bufferevent_free(c->bev);
+        else
+            evutil_closesocket(fd);
+        if (c->timer)
+            event_free(c->timer);
+        if (c->proc)
+            event_free(c->proc);
+        free(c->hdrs);
+        free(c);
+        server_conn_closed(s);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    bufferevent_setcb(c->bev, readcb, writecb, eventcb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
+    /* bounded input: a head, plus what pipelining may queue behind it */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)s->conf->max_head_bytes * 2);
+    ms_tv(s->conf->client_send_timeout_ms, &tv);
+    bufferevent_set_timeouts(c->bev, NULL, &tv);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->state = H1_IDLE;
+    arm_timer(c, s->conf->client_idle_timeout_ms);
+}

@@ -1,0 +1,322 @@
+/*
+ * main.c: command line, configuration, logs, then the event loop.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <openssl/opensslv.h>
+
+#include "conf.h"
+#include "log.h"
+#include "server.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: s3edge [options]\n"
+            "A caching CDN edge for S3 origins.\n"
+            "\n"
+            "  -c, --config FILE          load the YAML configuration FILE\n"
+            "  -t, --test-config          check the configuration and exit (0: valid)\n"
+            "  -l, --log-level LEVEL      error, warn, info (default) or debug\n"
+            "  -h, --help                 show this help\n"
+            "  -v, --version              show the version\n"
+            "\n"
+            "Without a configuration file (one bucket):\n"
+            "      --listen ADDR          listen on ADDR, e.g. 127.0.0.1:8080 (repeatable;\n"
+            "                             default 127.0.0.1:8080)\n"
+            "      --origin URL           http://HOST:PORT/BUCKET (path style) or\n"
+            "                             https://BUCKET.s3.REGION.amazonaws.com\n"
+            "      --region REGION        the bucket's region (default: from the URL,\n"
+            "                             else us-east-1)\n"
+            "      --anonymous            do not sign origin requests (public bucket)\n"
+            "\n"
+            "Overrides (with or without a configuration file):\n"
+            "      --memory-cache SIZE    memory cache budget, e.g. 256MiB\n"
+            "      --max-object-size SIZE larger objects stream through uncached\n"
+            "      --default-ttl DUR      freshness when S3 sends no Cache-Control, e.g. 1h\n"
+            "      --access-log PATH      a file, stderr or off\n"
+            "      --error-log PATH       a file or stderr\n"
+            "      --origin-ca-file FILE  CA certificates for HTTPS origins\n"
+            "      --origin-insecure      do not verify origin certificates\n"
+            "      --connect-timeout DUR  origin connect timeout (default 5s)\n"
+            "      --first-byte-timeout DUR\n"
+            "                             origin time to first byte (default 30s)\n"
+            "      --idle-timeout DUR     origin silence while sending a body (default 30s)\n"
+            "\n"
+            "Origin credentials come from the configuration or from AWS_ACCESS_KEY_ID,\n"
+            "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; none: anonymous requests.\n");
+}
+
+enum {
+    OPT_LISTEN = 256,
+    OPT_ORIGIN,
+    OPT_REGION,
+    OPT_ANON,
+    OPT_MEMORY,
+    OPT_MAXOBJ,
+    OPT_TTL,
+    OPT_ACCESS_LOG,
+    OPT_ERROR_LOG,
+    OPT_CA,
+    OPT_INSECURE,
+    OPT_CONNECT_TO,
+    OPT_FIRST_BYTE_TO,
+    OPT_IDLE_TO,
+};
+
+static const struct option longopts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"test-config", no_argument, NULL, 't'},
+    {"log-level", required_argument, NULL, 'l'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'v'},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"origin", required_argument, NULL, OPT_ORIGIN},
+    {"region", required_argument, NULL, OPT_REGION},
+    {"anonymous", no_argument, NULL, OPT_ANON},
+    {"memory-cache", required_argument, NULL, OPT_MEMORY},
+    {"max-object-size", required_argument, NULL, OPT_MAXOBJ},
+    {"default-ttl", required_argument, NULL, OPT_TTL},
+    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"error-log", required_argument, NULL, OPT_ERROR_LOG},
+    {"origin-ca-file", required_argument, NULL, OPT_CA},
+    {"origin-insecure", no_argument, NULL, OPT_INSECURE},
+    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TO},
+    {"first-byte-timeout", required_argument, NULL, OPT_FIRST_BYTE_TO},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TO},
+    {NULL, 0, NULL, 0},
+};
+
+/* what the command line asks for, applied after the config is built */
+struct overrides {
+    const char *log_level;
+    const char *memory, *maxobj, *ttl;
+    const char *access_log, *error_log;
+    const char *region, *ca_file;
+    const char *connect_to, *first_byte_to, *idle_to;
+    bool anonymous, insecure;
+};
+
+static int bad_value(const char *opt, const char *val, const char *expected)
+{
+    fprintf(stderr, "s3edge: --%s \"%s\": expected %s\n", opt, val, expected);
+    return -1;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+
+    if (d == NULL) {
+        fprintf(stderr, "s3edge: out of memory\n");
+        exit(1);
+    }
+    return d;
+}
+
+static int parse_ms(const char *opt, const char *val, unsigned *out)
+{
+    uint64_t ms;
+
+    if (conf_parse_duration_ms(val, &ms) < 0 || ms == 0 || ms > UINT32_MAX)
+        return bad_value(opt, val, "a duration like 5s or 250ms");
+    *out = (unsigned)ms;
+    return 0;
+}
+
+static int apply_overrides(struct conf *c, const struct overrides *ov)
+{
+    uint64_t v;
+
+    if (ov->log_level) {
+        static const char *const lv[] = {"error", "warn", "info", "debug"};
+        size_t i;
+        for (i = 0; i < 4; i++)
+            if (strcmp(ov->log_level, lv[i]) == 0)
+                break;
+        if (i == 4)
+            return bad_value("log-level", ov->log_level, "error, warn, info or debug");
+        c->log_level = (enum conf_log_level)i;
+    }
+    if (ov->memory) {
+        if (conf_parse_size(ov->memory, &v) < 0 || v == 0)
+            return bad_value("memory-cache", ov->memory, "a size like 256MiB");
+        c->memory_cache_bytes = v;
+    }
+    if (ov->maxobj) {
+        if (conf_parse_size(ov->maxobj, &v) < 0)
+            return bad_value("max-object-size", ov->maxobj, "a size like 64MiB");
+        c->max_object_bytes = v;
+    }
+    if (ov->ttl) {
+        if (conf_parse_duration_ms(ov->ttl, &v) < 0 || v / 1000 > UINT32_MAX)
+            return bad_value("default-ttl", ov->ttl, "a duration like 1h");
+        for (size_t i = 0; i < c->ndists; i++)
+            c->dists[i].default_ttl_s = (unsigned)(v / 1000);
+    }
+    if (ov->access_log) {
+        free(c->access_log);
+        c->access_log = xstrdup(ov->access_log);
+    }
+    if (ov->error_log) {
+        free(c->error_log);
+        c->error_log = xstrdup(ov->error_log);
+    }
+    for (size_t i = 0; i < c->norigins; i++) {
+        struct conf_origin *o = &c->origins[i];
+        if (ov->region) {
+            free(o->region);
+            o->region = xstrdup(ov->region);
+        }
+        if (ov->ca_file) {
+            free(o->ca_file);
+            o->ca_file = xstrdup(ov->ca_file);
+        }
+        if (ov->anonymous)
+            o->cred_source = CONF_CRED_ANONYMOUS;
+        if (ov->insecure)
+            o->tls_verify = false;
+        if (ov->connect_to && parse_ms("connect-timeout", ov->connect_to, &o->connect_timeout_ms) < 0)
+            return -1;
+        if (ov->first_byte_to &&
+            parse_ms("first-byte-timeout", ov->first_byte_to, &o->first_byte_timeout_ms) < 0)
+            return -1;
+        if (ov->idle_to && parse_ms("idle-timeout", ov->idle_to, &o->idle_timeout_ms) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL, *origin = NULL;
+    const char *listens[16];
+    size_t nlistens = 0;
+    bool test_only = false;
+    struct overrides ov;
+    char err[CONF_ERR_MAX];
+    int ch;
+
+    memset(&ov, 0, sizeof(ov));
+    err[0] = '\0';
+    while ((ch = getopt_long(argc, argv, "c:tl:hv", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': config = optarg; break;
+        case 't': test_only = true; break;
+        case 'l': ov.log_level = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case 'v':
+            printf("s3edge %s (libevent %s, %s)\n", PACKAGE_VERSION,
+                   event_get_version(), OPENSSL_VERSION_TEXT);
+            return 0;
+        case OPT_LISTEN:
+            if (nlistens == sizeof(listens) / sizeof(listens[0])) {
+                fprintf(stderr, "s3edge: too many --listen addresses\n");
+                return 1;
+            }
+            listens[nlistens++] = optarg;
+            break;
+        case OPT_ORIGIN: origin = optarg; break;
+        case OPT_REGION: ov.region = optarg; break;
+        case OPT_ANON: ov.anonymous = true; break;
+        case OPT_MEMORY: ov.memory = optarg; break;
+        case OPT_MAXOBJ: ov.maxobj = optarg; break;
+        case OPT_TTL: ov.ttl = optarg; break;
+        case OPT_ACCESS_LOG: ov.access_log = optarg; break;
+        case OPT_ERROR_LOG: ov.error_log = optarg; break;
+        case OPT_CA: ov.ca_file = optarg; break;
+        case OPT_INSECURE: ov.insecure = true; break;
+        case OPT_CONNECT_TO: ov.connect_to = optarg; break;
+        case OPT_FIRST_BYTE_TO: ov.first_byte_to = optarg; break;
+        case OPT_IDLE_TO: ov.idle_to = optarg; break;
+        default:
+            fprintf(stderr, "Try 's3edge --help'.\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "s3edge: unexpected argument \"%s\"\nTry 's3edge --help'.\n",
+                argv[optind]);
+        return 2;
+    }
+
+    struct conf *c = conf_new();
+    if (c == NULL) {
+        fprintf(stderr, "s3edge: out of memory\n");
+        return 1;
+    }
+    if (config != NULL) {
+        if (origin != NULL || nlistens > 0) {
+            fprintf(stderr, "s3edge: --origin and --listen go without -c; "
+                            "put them in the configuration file\n");
+            conf_free(c);
+            return 1;
+        }
+        if (conf_load_file(c, config, err) < 0) {
+            fprintf(stderr, "%s\n", err);
+            conf_free(c);
+            return 1;
+        }
+        if (apply_overrides(c, &ov) < 0) {
+            conf_free(c);
+            return 1;
+        }
+    } else {
+        if (origin == NULL) {
+            fprintf(stderr, "s3edge: give a configuration file (-c FILE) or an origin "
+                            "(--origin URL)\nTry 's3edge --help'.\n");
+            conf_free(c);
+            return 1;
+        }
+        if (nlistens == 0)
+            listens[nlistens++] = "127.0.0.1:8080";
+        for (size_t i = 0; i < nlistens; i++) {
+            if (conf_add_listen(c, listens[i], err) < 0) {
+                fprintf(stderr, "s3edge: --listen: %s\n", err);
+                conf_free(c);
+                return 1;
+            }
+        }
+        if (conf_add_origin_url(c, origin, err) < 0) {
+            fprintf(stderr, "s3edge: --origin: %s\n", err);
+            conf_free(c);
+            return 1;
+        }
+        if (apply_overrides(c, &ov) < 0 || conf_finish(c, err) < 0) {
+            if (err[0])
+                fprintf(stderr, "s3edge: %s\n", err);
+            conf_free(c);
+            return 1;
+        }
+    }
+    if (test_only) {
+        printf("s3edge: configuration %s is valid\n", config ? config : "(command line)");
+        conf_free(c);
+        return 0;
+    }
+
+    if (log_open(c->log_level, c->error_log, c->access_log) < 0) {
+        fprintf(stderr, "s3edge: cannot open a log file: %s\n", strerror(errno));
+        conf_free(c);
+        return 1;
+    }
+    struct server *s = server_new(c, err, sizeof(err));
+    if (s == NULL) {
+        LOG_E("%s", err);
+        conf_free(c);
+        return 1;
+    }
+    LOG_I("s3edge %s started", PACKAGE_VERSION);
+    int rc = server_run(s);
+    server_free(s);
+    log_close();
+    conf_free(c);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,88 @@
+/*
+ * origin.h: the S3 (HTTP/1.1) origin client.
+ *
+ * One struct origin per configured origin: credentials, a SigV4 signing
+ * key cache, a TLS context and a keep-alive connection pool. A fetch is
+ * one request/response on one pooled connection.
+ *
+ * Callbacks run from the event loop, never from inside origin_fetch_start.
+ * After on_done (or origin_fetch_cancel) the fetch is gone: no callback
+ * follows, and the caller must drop its pointer. on_done's err is NULL on
+ * success or one of the ORIGIN_ERR_* strings (compare pointers).
+ */
+#ifndef S3EDGE_ORIGIN_H
+#define S3EDGE_ORIGIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "http1.h"
+
+struct event_base;
+struct evdns_base;
+struct evbuffer;
+struct origin;
+struct origin_fetch;
+
+extern const char ORIGIN_ERR_CONNECT[];       /* refused, unreachable, DNS, TLS */
+extern const char ORIGIN_ERR_CONNECT_TIMEOUT[];
+extern const char ORIGIN_ERR_FIRST_BYTE_TIMEOUT[];
+extern const char ORIGIN_ERR_IDLE_TIMEOUT[];
+extern const char ORIGIN_ERR_PROTOCOL[];      /* unparseable or oversized head, bad chunking */
+extern const char ORIGIN_ERR_TRUNCATED[];     /* closed before the announced body end */
+extern const char ORIGIN_ERR_RESOURCES[];     /* out of memory or connection limit */
+
+struct origin_req {
+    const char *method;  /* "GET" or "HEAD" */
+    const char *key;     /* raw S3 key bytes, NUL-terminated */
+    const char *query;   /* wire query to send (no '?'), or NULL */
+    const char *range;   /* Range header value to send, or NULL */
+};
+
+struct origin_resp {
+    int status;
+    int64_t content_length; /* -1: unknown (chunked or close-delimited) */
+    const struct http1_header *headers; /* valid during on_head only */
+    unsigned nheaders;
+};
+
+typedef void origin_head_f(void *arg, const struct origin_resp *resp);
+/* Body bytes: the callee takes what it wants out of `buf` (evbuffer_remove
+ * etc.) and must take everything unless it paused the fetch. */
+typedef void origin_body_f(void *arg, struct evbuffer *buf);
+typedef void origin_done_f(void *arg, const char *err);
+
+struct origin_cbs {
+    origin_head_f *on_head;
+    origin_body_f *on_body;
+    origin_done_f *on_done;
+};
+
+struct origin *origin_new(struct event_base *base, struct evdns_base *dns,
+                          const struct conf_origin *co, char *err, size_t errlen);
+void origin_free(struct origin *o);
+const struct conf_origin *origin_conf(const struct origin *o);
+
+/* Start a fetch; NULL only on allocation failure. */
+struct origin_fetch *origin_fetch_start(struct origin *o,
+                                        const struct origin_req *req,
+                                        const struct origin_cbs *cbs, void *arg);
+/* Abandon a fetch: its connection is closed (mid-body) or kept; no more
+ * callbacks. Safe from inside the fetch's own callbacks. */
+void origin_fetch_cancel(struct origin_fetch *f);
+/* Stop / restart reading the body (backpressure for pass-through). */
+void origin_fetch_pause(struct origin_fetch *f);
+void origin_fetch_resume(struct origin_fetch *f);
+
+/* counters, for logs and tests */
+struct origin_stats {
+    uint64_t requests;
+    uint64_t connects;
+    uint64_t reused;
+    uint64_t errors;
+    uint64_t bytes_in;
+};
+void origin_get_stats(const struct origin *o, struct origin_stats *out);
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * server.c: listeners, origins, cache and signals of one event loop.
+ */
+#include "config.h"
+
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "cache.h"
+#include "h1.h"
+#include "log.h"
+#include "origin.h"
+#include "vas.h"
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+                      struct sockaddr *sa, int salen, void *arg)
+{
+    struct server *s;
+
+    (void)l;
+    CAST_OBJ_NOTNULL(s, arg, SERVER_MAGIC);
+    s->nconns++;
+    s->stats.conns_accepted++;
+    if (s->nconns >= s->conf->max_connections) {
+        /* stop accepting; the kernel backlog holds the rest */
+        for (size_t i = 0; i < s->nlisteners; i++)
+            evconnlistener_disable(s->listeners[i]);
+        LOG_W("connection limit %u reached: not accepting", s->conf->max_connections);
+    }
+    h1_conn_new(s, fd, sa, salen);
+}
+
+void server_conn_closed(struct server *s)
+{
+    CHECK_OBJ_NOTNULL(s, SERVER_MAGIC);
+    AN(s->nconns);
+    if (s->nconns-- == s->conf->max_connections)
+        for (size_t i = 0; i < s->nlisteners; i++)
+            evconnlistener_enable(s->listeners[i]);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    int e = EVUTIL_SOCKET_ERROR();
+
+    (void)l;
+    (void)arg;
+    /* EMFILE and friends: log and go on; the listener retries */
+    LOG_E("accept: %s", evutil_socket_error_to_string(e));
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *s;
+
+    (void)what;
+    CAST_OBJ_NOTNULL(s, arg, SERVER_MAGIC);
+    LOG_I("signal %d: stopping", (int)sig);
+    event_base_loopexit(s->base, NULL);
+}
+
+const char *server_date(struct server *s)
+{
+    time_t now = time(NULL);
+
+    if (now != s->date_t) {
+        s->date_t = now;
+        http_date_format(now, s->date);
+    }
+    return s->date;
+}
+
+struct origin *server_origin(struct server *s, const struct conf_distribution *d)
+{
+    CHECK_OBJ_NOTNULL(s, SERVER_MAGIC);
+    for (size_t i = 0; i < s->conf->norigins; i++)
+        if (&s->conf->origins[i] == d->origin)
+            return s->origins[i];
+    WRONG("distribution without origin");
+}
+
+static int listen_on(struct server *s, const char *addr, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int sslen = sizeof(ss);
+    char host[256];
+    uint16_t port;
+    char buf[300];
+
+    if (conf_split_hostport(addr, host, sizeof(host), &port) < 0) {
+        snprintf(err, errlen, "bad listen address \"%s\"", addr);
+        return -1;
+    }
+    if (host[0] == '\0')
+        snprintf(buf, sizeof(buf), "[::]:%u", (unsigned)port);
+    else if (strchr(host, ':'))
+        snprintf(buf, sizeof(buf), "[%s]:%u", host, (unsigned)port);
+    else
+        snprintf(buf, sizeof(buf), "%s:%u", host, (unsigned)port);
+    memset(&ss, 0, sizeof(ss));
+    if (evutil_parse_sockaddr_port(buf, (struct sockaddr *)&ss, &sslen) < 0) {
+        snprintf(err, errlen, "listen address \"%s\": not an IP address and port", addr);
+        return -1;
+    }
+    struct evconnlistener *l = evconnlistener_new_bind(
+        s->base, accept_cb, s,
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 4096,
+        (struct sockaddr *)&ss, sslen);
+    if (l == NULL) {
+        snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+        return -1;
+    }
+    evconnlistener_set_error_cb(l, accept_error_cb);
+    s->listeners[s->nlisteners++] = l;
+    LOG_I("listening on %s", addr);
+    return 0;
+}
+
+struct server *server_new(const struct conf *conf, char *err, size_t errlen)
+{
+    struct server *s = calloc(1, sizeof(*s));
+
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->magic = SERVER_MAGIC;
+    s->conf = conf;
+    s->base = event_base_new();
+    if (s->base == NULL) {
+        snprintf(err, errlen, "cannot create the event loop");
+        goto fail;
+    }
+    s->dns = evdns_base_new(s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (s->dns == NULL) {
+        /* no resolv.conf: IP-literal origins still work */
+        s->dns = evdns_base_new(s->base, 0);
+    }
+    s->cache = cache_new(conf->memory_cache_bytes);
+    s->origins = calloc(conf->norigins ? conf->norigins : 1, sizeof(*s->origins));
+    s->listeners = calloc(conf->nlistens ? conf->nlistens : 1, sizeof(*s->listeners));
+    if (s->cache == NULL || s->origins == NULL || s->listeners == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < conf->norigins; i++) {
+        s->origins[i] = origin_new(s->base, s->dns, &conf->origins[i], err, errlen);
+        if (s->origins[i] == NULL)
+            goto fail;
+    }
+    for (size_t i = 0; i < conf->nlistens; i++)
+        if (listen_on(s, conf->listens[i].address, err, errlen) < 0)
+            goto fail;
+    s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
+    s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
+    if (!s->sig_term || !s->sig_int || evsignal_add(s->sig_term, NULL) < 0 ||
+        evsignal_add(s->sig_int, NULL) < 0) {
+        snprintf(err, errlen, "cannot install signal handlers");
+        goto fail;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return s;
+fail:
+    server_free(s);
+    return NULL;
+}
+
+int server_run(struct server *s)
+{
+    CHECK_OBJ_NOTNULL(s, SERVER_MAGIC);
+    return event_base_dispatch(s->base) < 0 ? -1 : 0;
+}
+
+void server_free(struct server *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->nlisteners; i++)
+        evconnlistener_free(s->listeners[i]);
+    free(s->listeners);
+    if (s->origins) {
+        for (size_t i = 0; i < s->conf->norigins; i++)
+            origin_free(s->origins[i]);
+        free(s->origins);
+    }
+    cache_free(s->cache);
+    if (s->sig_term)
+        event_free(s->sig_term);
+    if (s->sig_int)
+        event_free(s->sig_int);
+    if (s->dns)
+        evdns_base_free(s->dns, 0);
+    if (s->base)
+        event_base_free(s->base);
+    s->magic = 0;
+    free(s);
+}

@@ -1,0 +1,61 @@
+/*
+ * server.h: the process-wide context of one event loop: config, cache,
+ * origins, listeners, connection count, the cached Date header.
+ *
+ * Lifecycle: server_new() opens the listeners and origins; server_run()
+ * dispatches until SIGTERM/SIGINT; server_free() releases it all.
+ */
+#ifndef S3EDGE_SERVER_H
+#define S3EDGE_SERVER_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "conf.h"
+#include "timeutil.h"
+
+struct event_base;
+struct cache;
+struct origin;
+
+struct server_stats {
+    uint64_t conns_accepted;
+    uint64_t requests;
+    uint64_t hits;
+    uint64_t misses;
+    uint64_t passes;
+    uint64_t errors;
+    uint64_t bytes_out;
+};
+
+struct server {
+    unsigned magic;
+#define SERVER_MAGIC 0x73727672U
+    const struct conf *conf;
+    struct event_base *base;
+    struct evdns_base *dns;
+    struct cache *cache;
+    struct origin **origins; /* parallel to conf->origins */
+    struct evconnlistener **listeners;
+    size_t nlisteners;
+    struct event *sig_term, *sig_int, *sig_pipe;
+    unsigned nconns;
+    time_t date_t;
+    char date[HTTP_DATE_LEN + 1];
+    struct server_stats stats;
+};
+
+/* Returns NULL with a message in err[errlen]. */
+struct server *server_new(const struct conf *conf, char *err, size_t errlen);
+int server_run(struct server *s);
+void server_free(struct server *s);
+
+/* The origin serving a distribution. */
+struct origin *server_origin(struct server *s, const struct conf_distribution *d);
+/* The current IMF-fixdate, refreshed at most once a second. */
+const char *server_date(struct server *s);
+
+/* a connection ended (h1 calls it; re-enables listeners below the limit) */
+void server_conn_closed(struct server *s);
+
+#endif
