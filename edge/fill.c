@@ -38,6 +38,7 @@ struct fill {
     struct obj *o;
     struct origin_fetch *fetch;
     bool head, range;
+    char *s3_key;       /* for logs */
     uint64_t discarded; /* error body bytes thrown away */
 };
 
@@ -45,6 +46,7 @@ static void fill_free(struct fill *fl)
 {
     CHECK_OBJ_NOTNULL(fl, FILL_MAGIC);
     obj_unref(fl->o);
+    free(fl->s3_key);
     fl->magic = 0;
     free(fl);
 }
@@ -146,7 +148,7 @@ static void on_head(void *arg, const struct origin_resp *r)
         int mapped = (status == 404 || status == 403) ? status : 502;
         if (mapped == 502)
             LOG_W("origin %s answered %d for \"%s\"", fl->dist->origin->name,
-                  status, o->key);
+                  status, fl->s3_key);
         set_error(fl, mapped);
         obj_notify(o);
         return;
@@ -210,7 +212,7 @@ static void on_head(void *arg, const struct origin_resp *r)
         free(owned[i]);
     if (rc < 0) {
         set_error(fl, 502);
-        LOG_E("out of memory storing headers for \"%s\"", o->key);
+        LOG_E("out of memory storing headers for \"%s\"", fl->s3_key);
     }
     obj_notify(o);
 }
@@ -243,7 +245,7 @@ static void on_body(void *arg, struct evbuffer *buf)
                    : evbuffer_get_length(buf);
         uint8_t *w = obj_write_ptr(o, hint, &room);
         if (w == NULL) {
-            LOG_E("out of memory filling \"%s\"", o->key);
+            LOG_E("out of memory filling \"%s\"", fl->s3_key);
             origin_fetch_cancel(fl->fetch);
             fl->fetch = NULL;
             obj_fail(o, ORIGIN_ERR_RESOURCES);
@@ -281,11 +283,11 @@ static void on_done(void *arg, const char *err)
             bool timeout = err == ORIGIN_ERR_CONNECT_TIMEOUT ||
                            err == ORIGIN_ERR_FIRST_BYTE_TIMEOUT ||
                            err == ORIGIN_ERR_IDLE_TIMEOUT;
-            LOG_W("fetch of \"%s\" failed: %s", o->key, err);
+            LOG_W("fetch of \"%s\" failed: %s", fl->s3_key, err);
             set_error(fl, timeout ? 504 : 502);
             obj_complete(o);
         } else {
-            LOG_W("fetch of \"%s\" failed after %llu bytes: %s", o->key,
+            LOG_W("fetch of \"%s\" failed after %llu bytes: %s", fl->s3_key,
                   (unsigned long long)o->published, err);
             if (o->state == OBJ_STREAMING && o->error_body)
                 obj_complete(o);
@@ -297,7 +299,7 @@ static void on_done(void *arg, const char *err)
     }
     if (o->state == OBJ_STREAMING && !o->error_body && !fl->head && o->length >= 0 &&
         o->published != (uint64_t)o->length) {
-        LOG_W("fetch of \"%s\": %llu of %lld bytes", o->key,
+        LOG_W("fetch of \"%s\": %llu of %lld bytes", fl->s3_key,
               (unsigned long long)o->published, (long long)o->length);
         obj_fail(o, ORIGIN_ERR_TRUNCATED);
         fill_free(fl);
@@ -307,7 +309,7 @@ static void on_done(void *arg, const char *err)
         obj_complete(o);
     if (o->state == OBJ_COMPLETE && o->cacheable && !o->error_body) {
         if (!cache_insert(fl->srv->cache, o))
-            LOG_D("\"%s\" (%zu bytes) does not fit the memory cache", o->key, o->mem);
+            LOG_D("\"%s\" (%zu bytes) does not fit the memory cache", fl->s3_key, o->mem);
     }
     fill_free(fl);
 }
@@ -375,6 +377,12 @@ struct obj *fill_start(struct server *s, const struct fill_req *req)
     fl->o = o;
     fl->head = req->head;
     fl->range = req->range != NULL;
+    fl->s3_key = strdup(req->s3_key);
+    if (fl->s3_key == NULL) {
+        free(fl);
+        obj_unref(o);
+        return NULL;
+    }
     /* a HEAD or a range is never stored: its reader drives the fetch */
     o->transient = fl->head || fl->range;
     obj_ref(o); /* the fill's own */

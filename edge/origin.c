@@ -380,11 +380,22 @@ static struct oconn *conn_new(struct origin *o)
         ssl = SSL_new(o->ssl_ctx);
         if (ssl == NULL)
             goto fail;
-        SSL_set_tlsext_host_name(ssl, o->connect_host);
+        /* an IP-literal endpoint is checked against the certificate's IP
+         * addresses and sends no SNI (RFC 6066 3: SNI names hosts only) */
+        unsigned char ipbuf[16];
+        bool is_ip = evutil_inet_pton(AF_INET, o->connect_host, ipbuf) == 1 ||
+                     evutil_inet_pton(AF_INET6, o->connect_host, ipbuf) == 1;
+        if (!is_ip)
+            SSL_set_tlsext_host_name(ssl, o->connect_host);
         if (o->conf->tls_verify) {
-            SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-            if (!SSL_set1_host(ssl, o->connect_host))
-                goto fail;
+            if (is_ip) {
+                if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), o->connect_host))
+                    goto fail;
+            } else {
+                SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+                if (!SSL_set1_host(ssl, o->connect_host))
+                    goto fail;
+            }
         }
         c->bev = bufferevent_openssl_socket_new(
             o->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
