@@ -1,0 +1,176 @@
+/*
+ * conf.h: the configuration, parsed from YAML (libyaml) into validated
+ * structs.
+ *
+ * Lifecycle: conf_new() gives defaults; conf_load_file() fills it from a
+ * file; conf_add_* / conf_finish() let the command line build the same
+ * structs without a file; conf_free() releases everything. A conf is
+ * immutable once finished and may be shared read-only by every worker.
+ *
+ * Errors name the file, line, key and what was expected:
+ *   "s3edge.yaml:12: origins[0].region: expected a string"
+ * and are written into the caller's buffer. Values built from the command
+ * line have no file or line; their messages start with the key.
+ *
+ * Files are bounded (CONF_MAX_FILE_BYTES); anchors, aliases and tags are
+ * refused. conf/s3edge.yaml documents every key, its default and its unit.
+ */
+#ifndef S3EDGE_CONF_H
+#define S3EDGE_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONF_ERR_MAX 512
+#define CONF_MAX_FILE_BYTES (1024 * 1024)
+
+enum conf_addressing {
+    CONF_ADDR_PATH = 0,    /* http(s)://endpoint/BUCKET/KEY */
+    CONF_ADDR_VIRTUAL,     /* http(s)://BUCKET.endpoint/KEY */
+};
+
+enum conf_cred_source {
+    CONF_CRED_ENV = 0,     /* AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; none set: anonymous */
+    CONF_CRED_STATIC,      /* keys in the config */
+    CONF_CRED_ANONYMOUS,   /* unsigned requests (public buckets) */
+};
+
+enum conf_query_policy {
+    CONF_QUERY_IGNORE = 0, /* query neither in the cache key nor sent to S3 */
+    CONF_QUERY_ALL,        /* whole query in the key and sent to S3 */
+};
+
+enum conf_log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+struct conf_listen {
+    char *address; /* "127.0.0.1:8080", "[::1]:8080", ":8080" */
+    unsigned line; /* source line, for messages; 0 when not from a file */
+};
+
+struct conf_origin {
+    char *name;
+    char *endpoint;        /* "http://127.0.0.1:9000", "https://s3.eu-west-1.amazonaws.com" (no path) */
+    /* parsed from endpoint */
+    bool tls;
+    char *host;            /* host part, no port, no [] around IPv6 */
+    uint16_t port;         /* default 80 (http) / 443 (https) */
+    /* derived by conf_finish() */
+    char *vhost;           /* name requests go to: "BUCKET.host" (virtual
+                            * addressing with a bucket) or host; used to
+                            * connect, for SNI and certificate checks */
+    char *authority;       /* Host header as sent and signed: vhost ("[v6]"
+                            * bracketed), ":port" only when not default */
+    char *bucket;          /* may be NULL for a plain endpoint with virtual host already in it */
+    char *region;          /* default "us-east-1" */
+    enum conf_addressing addressing;
+    enum conf_cred_source cred_source;
+    char *access_key_id;   /* static credentials */
+    char *secret_access_key;
+    char *session_token;
+    bool unsigned_payload; /* x-amz-content-sha256: UNSIGNED-PAYLOAD (default false: empty hash) */
+    bool tls_verify;       /* default true */
+    char *ca_file;         /* NULL: system store */
+    unsigned connect_timeout_ms;    /* default 5000 */
+    unsigned first_byte_timeout_ms; /* default 30000 */
+    unsigned idle_timeout_ms;       /* read stall while receiving a body; default 30000 */
+    unsigned keepalive_timeout_ms;  /* unused pooled connection lifetime; default 60000 */
+    unsigned max_connections;       /* per origin, default 256 */
+    unsigned max_idle_connections;  /* per origin, default 64 */
+    unsigned line;                  /* source line, for messages; 0 when not from a file */
+};
+
+struct conf_distribution {
+    char *name;
+    char **hosts;          /* exact names, "*.example.com" wildcards, or "*"
+                            * (default); lowercased, without port */
+    unsigned *host_lines;  /* source line of each host (0: not from a file) */
+    size_t nhosts;
+    char *origin_name;
+    struct conf_origin *origin; /* resolved by conf_finish() */
+    char *path_prefix;     /* URL prefix, default "/" */
+    char *key_prefix;      /* prepended to keys in the bucket, default "" */
+    enum conf_query_policy query;
+    unsigned default_ttl_s; /* default 86400 when S3 sends no Cache-Control */
+    bool pass_amz_meta;    /* pass x-amz-meta-* to clients, default true */
+    unsigned line;         /* source lines, for messages; 0 when not from a file */
+    unsigned origin_line;
+};
+
+struct conf {
+    unsigned magic;
+#define CONF_MAGIC 0x636f6e66U
+    char *path;            /* file (or name) it was loaded from, or NULL */
+    unsigned line;         /* line of the top-level mapping, for messages */
+    struct conf_listen *listens;
+    size_t nlistens;
+    struct conf_origin *origins;
+    size_t norigins;
+    struct conf_distribution *dists;
+    size_t ndists;
+
+    /* log */
+    enum conf_log_level log_level; /* default info */
+    char *error_log;       /* NULL or "stderr": stderr; else a file path */
+    char *access_log;      /* NULL or "stderr": stderr; "off"; else a path */
+
+    /* cache */
+    uint64_t memory_cache_bytes;   /* default 256 MiB */
+    uint64_t max_object_bytes;     /* larger objects stream through uncached; default 64 MiB */
+
+    /* client limits */
+    unsigned max_request_line;     /* default 8192 */
+    unsigned max_head_bytes;       /* default 32768 */
+    unsigned max_headers;          /* default 100 */
+    unsigned client_header_timeout_ms; /* whole request head must arrive in; default 10000 */
+    unsigned client_idle_timeout_ms;   /* keep-alive idle; default 60000 */
+    unsigned client_send_timeout_ms;   /* no progress writing to client; default 60000 */
+    unsigned max_keepalive_requests;   /* per connection, default 10000 */
+    unsigned max_connections;          /* accepted at once, default 100000 */
+    unsigned max_pipeline;             /* requests parsed ahead, default 16 */
+
+    unsigned workers;      /* event loop threads; 0 = one (default for now) */
+};
+
+struct conf *conf_new(void);
+void conf_free(struct conf *c);
+
+/* Load a YAML file into c (which holds defaults). Returns 0, or -1 with a
+ * message "FILE:LINE: KEY: what was expected" in err[CONF_ERR_MAX]. The
+ * result is finished (validated, references resolved). Listen addresses,
+ * origins and distributions added before the load are kept, and the file's
+ * are appended to them. After a failure c holds a partial configuration:
+ * only conf_free() it. */
+int conf_load_file(struct conf *c, const char *path, char *err);
+
+/* Load from a string (tests, fuzzing); `name` stands for the file name in
+ * messages. */
+int conf_load_string(struct conf *c, const char *name, const char *yaml,
+                     size_t len, char *err);
+
+/* Command-line building blocks (0, or -1 with a message in err).
+ * conf_add_origin_url parses
+ * "http://127.0.0.1:9000/bucket" (path style: first path segment is the
+ * bucket) or "https://BUCKET.s3.REGION.amazonaws.com" (virtual-hosted;
+ * region taken from the name) and creates origin "default" plus a
+ * distribution "default" for every host. */
+int conf_add_listen(struct conf *c, const char *address, char *err);
+int conf_add_origin_url(struct conf *c, const char *url, char *err);
+/* Validate and resolve references (origin names, defaults); fill the
+ * derived origin fields. Idempotent: calling it again after a successful
+ * load or finish changes nothing. 0, or -1 with a message in err. */
+int conf_finish(struct conf *c, char *err);
+
+/* Parsers shared with the command line. They return 0, EDGE_EINVAL for a
+ * malformed value or EDGE_ERANGE when it does not fit (common/err.h). */
+/* "64MiB", "1g", "512k", "1000": k/KB/KiB, m/MB/MiB, g/GB/GiB, t/TB/TiB are
+ * all powers of 1024, case-insensitive */
+int conf_parse_size(const char *s, uint64_t *out);
+/* "30s", "250ms", "5m", "1h", "2d", bare number = seconds */
+int conf_parse_duration_ms(const char *s, uint64_t *out);
+/* "host:port", "[v6]:port", ":port" -> host (may be "" = any, no brackets)
+ * and port 1-65535. EDGE_ERANGE: bad port number; EDGE_ETOOLONG: host does
+ * not fit in host_cap bytes with its NUL. */
+int conf_split_hostport(const char *s, char *host, size_t host_cap, uint16_t *port);
+
+#endif
