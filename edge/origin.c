@@ -175,38 +175,13 @@ struct origin *origin_new(struct event_base *base, struct evdns_base *dns,
     o->creds.secret_access_key = o->secret;
     o->creds.session_token = o->token;
 
-    bool default_port = (co->tls && co->port == 443) || (!co->tls && co->port == 80);
-    const char *bucket = co->bucket ? co->bucket : "";
-    int n;
-    if (co->addressing == CONF_ADDR_VIRTUAL && co->bucket) {
-        n = snprintf(o->host_hdr, sizeof(o->host_hdr), "%s.%s", bucket, co->host);
-        o->path_base[0] = '\0';
-    } else {
-        n = snprintf(o->host_hdr, sizeof(o->host_hdr), "%s", co->host);
-        if (co->bucket)
-            snprintf(o->path_base, sizeof(o->path_base), "/%s", bucket);
-    }
-    if (n > 0 && !default_port)
-        snprintf(o->host_hdr + n, sizeof(o->host_hdr) - (size_t)n, ":%u",
-                 (unsigned)co->port);
-    /* the name we connect to is the name we ask for (virtual-hosted
-     * buckets resolve to the bucket's endpoint) */
-    o->connect_host = strdup(o->host_hdr);
-    if (o->connect_host) {
-        /* strip the port from the host we resolve; IPv6 literals keep [] off */
-        char *h = o->connect_host;
-        if (h[0] == '[') {
-            char *e = strchr(h, ']');
-            if (e) {
-                memmove(h, h + 1, (size_t)(e - h - 1));
-                h[e - h - 1] = '\0';
-            }
-        } else if (!default_port) {
-            char *c = strrchr(h, ':');
-            if (c)
-                *c = '\0';
-        }
-    }
+    /* conf_finish derived the Host header (authority, "[v6]:port" form)
+     * and the name to connect to (vhost: the bucket's name for
+     * virtual-hosted buckets) */
+    snprintf(o->host_hdr, sizeof(o->host_hdr), "%s", co->authority);
+    if (co->addressing != CONF_ADDR_VIRTUAL && co->bucket)
+        snprintf(o->path_base, sizeof(o->path_base), "/%s", co->bucket);
+    o->connect_host = strdup(co->vhost);
 
     if (co->tls) {
         o->ssl_ctx = SSL_CTX_new(TLS_client_method());
