@@ -91,6 +91,19 @@ run_e2e() { # run_e2e BIN LABEL
 note "unit"
 run_unit "$top/build" unit
 
+note "install"
+dest="$logdir/destdir"
+if make -s -C "$top/build" install DESTDIR="$dest" >"$logdir/install.log" 2>&1 &&
+    [ -x "$dest/usr/local/bin/s3edge" ] && [ -f "$dest/usr/local/etc/s3edge/s3edge.yaml" ] &&
+    [ -f "$dest/usr/local/share/man/man8/s3edge.8" ] &&
+    "$dest/usr/local/bin/s3edge" -t -c "$dest/usr/local/etc/s3edge/s3edge.yaml" >/dev/null 2>&1; then
+    echo "  make install: binary, example config (valid) and man page in place"
+    count install 0
+else
+    cat "$logdir/install.log"
+    count install 1
+fi
+
 note "e2e setup"
 if tests/e2e/setup.sh >"$logdir/e2e-setup.log" 2>&1; then
     note "e2e"
