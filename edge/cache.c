@@ -460,13 +460,13 @@ static struct obj *index_find(struct cache *c, const char *key, size_t n, uint64
     return NULL;
 }
 
-struct obj *cache_lookup(struct cache *c, const char *key, size_t key_len, time_t now)
+struct obj *cache_lookup(struct cache *c, const char *key, size_t key_len, uint64_t now_ms)
 {
     struct obj *o;
 
     CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
     o = index_find(c, key, key_len, key_hash(c, key, key_len));
-    if (o != NULL && now >= o->expires) {
+    if (o != NULL && now_ms >= o->expires_ms) {
         index_unlink(c, o); /* expired: the next fill replaces it */
         o = NULL;
     }

@@ -80,7 +80,7 @@ struct obj {
     unsigned nhdrs;
     char *hdr_blob;
     time_t date;             /* when the origin answered (wall clock), for Age */
-    time_t expires;          /* fresh until */
+    uint64_t expires_ms;     /* fresh until (monotonic ms: a TTL of 1 s means 1 s) */
 
     /* body */
     struct chunk *head, *tail;
@@ -168,8 +168,8 @@ struct cache_stats {
 struct cache *cache_new(uint64_t budget_bytes);
 void cache_free(struct cache *c);
 /* A fresh object for key, with a reference for the caller, or NULL.
- * An expired object is dropped from the index. */
-struct obj *cache_lookup(struct cache *c, const char *key, size_t key_len, time_t now);
+ * An expired object is dropped from the index. now_ms: time_mono_ms(). */
+struct obj *cache_lookup(struct cache *c, const char *key, size_t key_len, uint64_t now_ms);
 /* Insert a complete object (takes a reference of its own); replaces an
  * older object under the same key; evicts least recently used objects to
  * stay within the budget. Returns false when the object cannot fit. */

@@ -200,7 +200,7 @@ void exchange_start(struct exchange *x)
          * later issue serves them from cache */
         fr.range = x->range;
     } else {
-        struct obj *hit = cache_lookup(x->srv->cache, ckey, (size_t)kl, time(NULL));
+        struct obj *hit = cache_lookup(x->srv->cache, ckey, (size_t)kl, time_mono_ms());
         if (hit != NULL) {
             x->cache = XC_HIT;
             x->srv->stats.hits++;

@@ -198,7 +198,7 @@ static void on_head(void *arg, const struct origin_resp *r)
         cacheable = false;
     if (r->content_length > (int64_t)fl->srv->conf->max_object_bytes)
         cacheable = false;
-    o->expires = now + (time_t)ttl;
+    o->expires_ms = time_mono_ms() + (uint64_t)ttl * 1000u;
     o->cacheable = cacheable;
     o->transient = !cacheable;
     int64_t len = r->content_length;

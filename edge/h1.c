@@ -39,6 +39,12 @@
 #include "server.h"
 #include "vas.h"
 
+/* After a response that closes the connection, input is read and
+ * discarded for up to this long before the socket is closed: closing with
+ * unread input makes the kernel send a reset, which can destroy the
+ * response before the client has read it (RFC 9112 9.6). */
+#define LINGER_MS 2000
+
 /* Output watermarks: refill below OUT_LOW, stop adding above OUT_HIGH. */
 #define OUT_LOW (64 * 1024)
 #define OUT_HIGH (256 * 1024)
@@ -60,6 +66,7 @@ struct h1c {
     bool head_sent;
     bool chunked_out;
     bool peer_eof;        /* the client half-closed */
+    bool lingering;       /* our side shut down, discarding input */
     bool http10;
     char peer[64];
 };
@@ -392,12 +399,33 @@ static void try_request(struct h1c *c)
         evbuffer_drain(in, req.head_len);
 }
 
+/* The output is flushed: half-close and drain the input until the client
+ * closes too, or LINGER_MS pass. */
+static void h1_linger(struct h1c *c)
+{
+    if (c->peer_eof || c->lingering) {
+        if (c->peer_eof)
+            h1_free(c);
+        return;
+    }
+    c->lingering = true;
+    if (shutdown(bufferevent_getfd(c->bev), SHUT_WR) < 0) {
+        h1_free(c);
+        return;
+    }
+    evbuffer_drain(bufferevent_get_input(c->bev),
+                   evbuffer_get_length(bufferevent_get_input(c->bev)));
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    bufferevent_enable(c->bev, EV_READ);
+    arm_timer(c, LINGER_MS);
+}
+
 static void h1_process(struct h1c *c)
 {
     switch (c->state) {
     case H1_CLOSING:
         if (evbuffer_get_length(out(c)) == 0)
-            h1_free(c);
+            h1_linger(c);
         return;
     case H1_RESPONDING:
         if (c->x)
@@ -446,7 +474,7 @@ static void writecb(struct bufferevent *bev, void *arg)
     CAST_OBJ_NOTNULL(c, arg, H1C_MAGIC);
     if (c->state == H1_CLOSING) {
         if (evbuffer_get_length(out(c)) == 0)
-            h1_free(c);
+            h1_linger(c);
         return;
     }
     if (c->state == H1_RESPONDING && c->x)
@@ -459,6 +487,13 @@ static void eventcb(struct bufferevent *bev, short what, void *arg)
 
     (void)bev;
     CAST_OBJ_NOTNULL(c, arg, H1C_MAGIC);
+    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->state == H1_CLOSING) {
+        /* the client is done sending; our answer may still be queued */
+        c->peer_eof = true;
+        if (c->lingering || evbuffer_get_length(out(c)) == 0)
+            h1_free(c);
+        return;
+    }
     if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
         (c->state == H1_RESPONDING ||
          evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)) {
@@ -485,8 +520,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         h1_refuse(c, 408);
         return;
     }
-    if (c->state == H1_IDLE)
-        h1_free(c); /* keep-alive idle: close quietly */
+    if (c->state == H1_IDLE || c->lingering)
+        h1_free(c); /* keep-alive idle, or lingering done: close quietly */
 }
 
 static void h1_free(struct h1c *c)
