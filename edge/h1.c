@@ -541,7 +541,7 @@ static void h1_free(struct h1c *c)
     free(c);
 }
 
-static void peer_name(const struct sockaddr *sa, char *out, size_t cap)
+void h1_peer_name(const struct sockaddr *sa, char *out, size_t cap)
 {
     char a[INET6_ADDRSTRLEN] = "?";
 
@@ -558,41 +558,34 @@ static void peer_name(const struct sockaddr *sa, char *out, size_t cap)
     }
 }
 
-void h1_conn_new(struct server *s, evutil_socket_t fd, const struct sockaddr *sa,
-                 int salen)
+void h1_conn_attach(struct server *s, struct bufferevent *bev, const char *peer)
 {
     struct h1c *c = calloc(1, sizeof(*c));
     struct timeval tv;
 
-    (void)salen;
     if (c == NULL) {
-        evutil_closesocket(fd);
+        bufferevent_free(bev);
         server_conn_closed(s);
         return;
     }
     c->magic = H1C_MAGIC;
     c->srv = s;
-    peer_name(sa, c->peer, sizeof(c->peer));
+    c->bev = bev;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
     c->hdrs = calloc(s->conf->max_headers ? s->conf->max_headers : 1, sizeof(*c->hdrs));
-    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     c->timer = evtimer_new(s->base, timer_cb, c);
     c->proc = event_new(s->base, -1, 0, proc_cb, c);
-    if (c->hdrs == NULL || c->bev == NULL || c->timer == NULL || c->proc == NULL) {
-        if (c->bev)
-            bufferevent_free(c->bev);
-        else
-            evutil_closesocket(fd);
+    if (c->hdrs == NULL || c->timer == NULL || c->proc == NULL) {
         if (c->timer)
             event_free(c->timer);
         if (c->proc)
             event_free(c->proc);
         free(c->hdrs);
         free(c);
+        bufferevent_free(bev);
         server_conn_closed(s);
         return;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     bufferevent_setcb(c->bev, readcb, writecb, eventcb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
     /* bounded input: a head, plus what pipelining may queue behind it */
@@ -602,4 +595,26 @@ void h1_conn_new(struct server *s, evutil_socket_t fd, const struct sockaddr *sa
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     c->state = H1_IDLE;
     arm_timer(c, s->conf->client_idle_timeout_ms);
+    /* bytes read before the hand-over (ALPN, sniffing) */
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        schedule(c);
+}
+
+void h1_conn_new(struct server *s, evutil_socket_t fd, const struct sockaddr *sa,
+                 int salen)
+{
+    struct bufferevent *bev;
+    char peer[64];
+
+    (void)salen;
+    h1_peer_name(sa, peer, sizeof(peer));
+    bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (bev == NULL) {
+        evutil_closesocket(fd);
+        server_conn_closed(s);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    h1_conn_attach(s, bev, peer);
 }
