@@ -578,10 +578,9 @@ static void fetch_send(struct origin_fetch *f)
     f->o->stats.requests++;
     evtimer_del(c->timer);
     bufferevent_setcb(c->bev, conn_readcb, NULL, conn_eventcb, c);
-    ms_to_tv(f->o->conf->idle_timeout_ms, &tv);
-    /* the read timeout is the idle timeout between body reads; the
-     * first-byte wait has its own timer */
-    bufferevent_set_timeouts(c->bev, NULL, &tv);
+    /* the first-byte wait has its own timer; the idle timeout between
+     * body reads is set once the head is in */
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     int r = fetch_write_request(f);
     if (r < 0) {
@@ -801,6 +800,11 @@ static int parse_head(struct origin_fetch *f, struct evbuffer *in)
             .nheaders = resp.nheaders,
         };
         f->state = F_BODY;
+        if (f->c) {
+            struct timeval tv;
+            ms_to_tv(f->o->conf->idle_timeout_ms, &tv);
+            bufferevent_set_timeouts(f->c->bev, &tv, NULL);
+        }
         f->in_cb = true;
         f->cbs.on_head(f->arg, &or);
         f->in_cb = false;
