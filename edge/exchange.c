@@ -79,27 +79,44 @@ static char *dupn(const char *p, size_t n)
     return s;
 }
 
+int exchange_set_fields(struct exchange *x, const struct exchange_req *r,
+                        const char *proto, const char *client)
+{
+    CHECK_OBJ_NOTNULL(x, EXCHANGE_MAGIC);
+    x->method = r->method;
+    x->method_str = dupn(r->method_str, r->method_len);
+    x->host = dupn(r->host ? r->host : "", r->host ? r->host_len : 0);
+    x->path = dupn(r->path ? r->path : "", r->path ? r->path_len : 0);
+    if (r->query != NULL)
+        x->query = dupn(r->query, r->query_len);
+    if (r->range != NULL)
+        x->range = dupn(r->range, r->range_len);
+    x->proto = proto;
+    snprintf(x->client, sizeof(x->client), "%s", client);
+    if (!x->method_str || !x->host || !x->path || (r->query && !x->query) ||
+        (r->range && !x->range))
+        return EDGE_ENOMEM;
+    return 0;
+}
+
 int exchange_set_request(struct exchange *x, const struct http1_request *req,
                          const char *proto, const char *client)
 {
-    const struct http1_header *rg;
-
-    CHECK_OBJ_NOTNULL(x, EXCHANGE_MAGIC);
-    x->method = req->method;
-    x->method_str = dupn(req->method_str, req->method_len);
-    x->host = dupn(req->host ? req->host : "", req->host ? req->host_len : 0);
-    x->path = dupn(req->path ? req->path : "", req->path ? req->path_len : 0);
-    if (req->query != NULL)
-        x->query = dupn(req->query, req->query_len);
-    rg = http1_find(req->headers, req->nheaders, "range");
-    if (rg != NULL)
-        x->range = dupn(rg->value, rg->value_len);
-    x->proto = proto;
-    snprintf(x->client, sizeof(x->client), "%s", client);
-    if (!x->method_str || !x->host || !x->path || (req->query && !x->query) ||
-        (rg && !x->range))
-        return EDGE_ENOMEM;
-    return 0;
+    const struct http1_header *rg = http1_find(req->headers, req->nheaders, "range");
+    struct exchange_req r = {
+        .method = req->method,
+        .method_str = req->method_str,
+        .method_len = req->method_len,
+        .host = req->host,
+        .host_len = req->host_len,
+        .path = req->path,
+        .path_len = req->path_len,
+        .query = req->query,
+        .query_len = req->query_len,
+        .range = rg ? rg->value : NULL,
+        .range_len = rg ? rg->value_len : 0,
+    };
+    return exchange_set_fields(x, &r, proto, client);
 }
 
 const char *exchange_cache_name(const struct exchange *x)

@@ -64,6 +64,25 @@ struct exchange *exchange_new(struct server *s, const struct exchange_ops *ops,
 /* Copy the request fields; returns 0 or EDGE_ENOMEM. */
 int exchange_set_request(struct exchange *x, const struct http1_request *req,
                          const char *proto, const char *client);
+
+/* The same from separate fields (HTTP/2: :method, :authority, :path split
+ * at '?', the range header). Strings need not be NUL-terminated; query and
+ * range may be NULL. */
+struct exchange_req {
+    enum http1_method method;
+    const char *method_str;
+    size_t method_len;
+    const char *host;
+    size_t host_len;
+    const char *path;
+    size_t path_len;
+    const char *query;
+    size_t query_len;
+    const char *range;
+    size_t range_len;
+};
+int exchange_set_fields(struct exchange *x, const struct exchange_req *r,
+                        const char *proto, const char *client);
 void exchange_start(struct exchange *x);
 /* true when status and headers are known (x->status is set) */
 bool exchange_head_ready(struct exchange *x);
