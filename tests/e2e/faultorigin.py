@@ -25,6 +25,10 @@ Faults, set per key or globally, optionally for the next N requests only:
   never_answer      read the request, never answer
   chunked           Transfer-Encoding: chunked instead of Content-Length
   close             Connection: close after the response
+  silent_close      close after the response without saying so
+  drop_reused       on a connection that served a request before: read
+                    the request, close without answering (a keep-alive
+                    race); spent only by such requests
   times             apply to the next N matching requests only
 
 Control endpoints (JSON bodies and answers):
@@ -189,13 +193,16 @@ class Origin:
         self.faults[scope] = spec
         return {"ok": True}
 
-    def take_fault(self, key):
+    def take_fault(self, key, reused):
         """The fault for this request (per key first, then global), with
-        its `times` budget spent."""
+        its `times` budget spent. A drop_reused fault only applies to (and
+        is only spent by) a request on a connection that served before."""
         for scope in (key, ""):
             f = self.faults.get(scope)
             if f is None:
                 continue
+            if f.get("drop_reused") and not reused:
+                return {}
             if "times" in f:
                 f["times"] -= 1
                 if f["times"] <= 0:
@@ -277,8 +284,15 @@ class Origin:
             key = req.path[1:]
         rec = self.new_record(req, key)
         conn["rec"] = rec
-        fault = self.take_fault(key)
+        fault = self.take_fault(key, conn["served"] > 0)
+        conn["served"] += 1
         close = bool(fault.get("close")) or not req.keep_alive()
+
+        if fault.get("drop_reused"):
+            # As a server closing an idle connection just as the client
+            # reuses it: the request is read, then the connection closes.
+            rec["aborted"] = True
+            return False
 
         if fault.get("never_answer"):
             # Hold the connection until the client gives up (or a bound).
@@ -450,11 +464,13 @@ class Origin:
             await writer.drain()
         rec["done"] = True
         rec["t_done"] = time.monotonic()
+        if fault.get("silent_close"):
+            return False
         return not close
 
     async def serve(self, reader, writer):
         self.connections += 1
-        conn = {"rec": None}
+        conn = {"rec": None, "served": 0}
         try:
             for _ in range(100000):
                 try:

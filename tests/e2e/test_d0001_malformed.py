@@ -45,6 +45,13 @@ CASES = [
                           "\r\n").encode(), 431),
     ("header-too-large", ("GET /x HTTP/1.1\r\n" + H + "X-Big: " + "b" * 40000 +
                           "\r\n\r\n").encode(), 431),
+    # far more than the edge reads before answering: the rest is still
+    # unread when it closes, and closing then (without first half-closing
+    # and draining, RFC 9112 9.6) resets the connection
+    ("header-huge", ("GET /x HTTP/1.1\r\n" + H + "X-Big: " + "b" * 262144 +
+                     "\r\n\r\n").encode(), 431),
+    ("request-line-huge", ("GET /%s HTTP/1.1\r\n%s\r\n" % ("a" * 262144, H))
+     .encode(), 414),
     ("http-2.0", ("GET /x HTTP/2.0\r\n" + H + "\r\n").encode(), 505),
     ("http-3.0", ("GET /x HTTP/3.0\r\n" + H + "\r\n").encode(), 505),
     ("te-gzip", ("GET /x HTTP/1.1\r\n" + H + "Transfer-Encoding: gzip\r\n\r\n")

@@ -10,6 +10,8 @@ Repeated slashes go through the fault origin: s3rver's file store folds
 
 from urllib.parse import quote
 
+import pytest
+
 import harness
 
 KEYS = [
@@ -22,10 +24,12 @@ KEYS = [
 ]
 
 
-def upload_all(s3, tmp_path):
+@pytest.fixture(scope="module")
+def bodies(s3origin, tmp_path_factory):
     """One awscli run uploads every key (they are file names below a
-    directory)."""
-    src = tmp_path / "upload"
+    directory), once for this module."""
+    s3 = s3origin
+    src = tmp_path_factory.mktemp("e0001") / "upload"
     bodies = {}
     for i, key in enumerate(KEYS):
         p = src / key
@@ -37,8 +41,7 @@ def upload_all(s3, tmp_path):
     return bodies
 
 
-def test_awkward_keys_roundtrip(s3, edge_s3, get, tmp_path):
-    bodies = upload_all(s3, tmp_path)
+def test_awkward_keys_roundtrip(s3, edge_s3, get, bodies):
     e = edge_s3()
     s3.reset()
     for key in KEYS:
@@ -51,8 +54,7 @@ def test_awkward_keys_roundtrip(s3, edge_s3, get, tmp_path):
     assert s3.stats()["refused"] == {}
 
 
-def test_equivalent_spellings_hit_one_key(s3, edge_s3, get, tmp_path):
-    bodies = upload_all(s3, tmp_path)
+def test_equivalent_spellings_hit_one_key(s3, edge_s3, get, bodies):
     e = edge_s3()
     s3.reset()
     key = "e0001/ünïcødé/日本語.txt"

@@ -122,3 +122,24 @@ def test_keepalive_and_close(fault):
     raw, resps, _ = ask(fault, two)
     assert [r.body for r in resps] == [b"hello"] and raw.eof
     assert resps[0].header("connection") == "close"
+
+
+def test_connection_faults(fault):
+    fault.put("h2/c", data=b"hello")
+    two = (b"GET /fault/h2/c HTTP/1.1\r\nHost: o\r\n\r\n"
+           b"GET /fault/h2/c HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n")
+    fault.fault(drop_reused=True, times=1)
+    raw, resps, _ = ask(fault, b"GET /fault/h2/c HTTP/1.1\r\nHost: o\r\n"
+                        b"Connection: close\r\n\r\n")
+    assert [r.body for r in resps] == [b"hello"], \
+        "a fresh connection must not spend drop_reused"
+    raw, resps, _ = ask(fault, two)
+    assert [r.body for r in resps] == [b"hello"] and raw.eof
+    assert resps[0].header("connection") is None
+    raw, resps, _ = ask(fault, two)
+    assert [r.body for r in resps] == [b"hello", b"hello"], "spent"
+
+    fault.fault("h2/c", silent_close=True, times=1)
+    raw, resps, _ = ask(fault, two)
+    assert [r.body for r in resps] == [b"hello"] and raw.eof
+    assert resps[0].header("connection") is None
