@@ -42,7 +42,7 @@ import datetime
 import hmac
 import re
 import sys
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
@@ -213,16 +213,23 @@ class Gate:
                           "The provided token is malformed or otherwise "
                           "invalid.")
 
-        # botocore, fed the request exactly as it came: same method, the
-        # path as sent (S3 signs it without normalising or re-encoding),
-        # the raw query, the signed headers and the request's own date.
+        # botocore, fed the request as it came: same method, the path as
+        # sent (S3 signs it without normalising or re-encoding), the query
+        # parameters (decoded once: botocore encodes them canonically, as
+        # S3 does from the parameters it parsed), the signed headers and
+        # the request's own date.
         host = req.get("host", "")
-        url = "http://" + host + req.target
+        url = "http://" + host + req.path
         if urlsplit(url).path != req.path:
             raise Refusal(403, "SignatureDoesNotMatch",
                           "request target cannot be canonicalised",
                           {"Target": req.target})
-        areq = AWSRequest(method=req.method, url=url)
+        params = []
+        for part in req.query.split("&") if req.query else []:
+            if part:
+                k, _, v = part.partition("=")
+                params.append((unquote(k), unquote(v)))
+        areq = AWSRequest(method=req.method, url=url, params=params)
         for k, v in req.headers:
             if k.lower() in signed:
                 areq.headers[k.lower()] = _hval(v)

@@ -114,15 +114,22 @@ def test_refusals(s3, get):
     r = get(url, *signed_headers(url, s3.TOKEN_AKID, s3.TOKEN_SECRET, now,
                                  token=s3.TOKEN))
     assert r.status == 200 and r.body == b"r"
+    # a query string is part of the signature
+    qurl = url + "?versionless=1&b=x%20y&a=%2F"
+    r = get(qurl, *signed_headers(qurl, s3.AKID, s3.SECRET, now))
+    assert r.status == 200 and r.body == b"r", r
+    r = get(qurl.replace("b=x", "b=z"),
+            *signed_headers(qurl, s3.AKID, s3.SECRET, now))
+    assert (r.status, error_code(r.body)) == (403, "SignatureDoesNotMatch")
     # a 14-minute skew is still accepted
     r = get(url, *signed_headers(url, s3.AKID, s3.SECRET,
                                  now - datetime.timedelta(minutes=14)))
     assert r.status == 200 and r.body == b"r"
 
     st = s3.stats()
-    assert st["counts"] == {"GET /e2e/h0001/r.txt": 2}
+    assert st["counts"] == {"GET /e2e/h0001/r.txt": 3}
     assert st["refused"] == {"AccessDenied": 2, "InvalidAccessKeyId": 2,
-                             "SignatureDoesNotMatch": 1, "InvalidRequest": 1,
+                             "SignatureDoesNotMatch": 2, "InvalidRequest": 1,
                              "RequestTimeTooSkewed": 1,
                              "AuthorizationHeaderMalformed": 1,
                              "InvalidToken": 1}
