@@ -21,6 +21,7 @@ KEYS = [
     "e0001/100%.txt",
     "e0001/ünïcødé/日本語.txt",
     "e0001/mixed + ~ é=&;,@$!'()*.txt",
+    "e0001/hash#and?question[]{}^|`\"<>.txt",
 ]
 
 

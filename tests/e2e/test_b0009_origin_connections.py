@@ -1,5 +1,5 @@
 """
-b0006: the connection to the origin. Chunked bodies from the origin are
+b0009: the connection to the origin. Chunked bodies from the origin are
 decoded and cached byte for byte; an origin that closes after every
 response (announced or not) costs nothing but a new connection; a pooled
 connection the origin drops just as it is reused (the keep-alive race
