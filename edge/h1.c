@@ -35,6 +35,7 @@
 #include "chunk.h"
 #include "err.h"
 #include "exchange.h"
+#include "h2.h"
 #include "log.h"
 #include "server.h"
 #include "vas.h"
@@ -352,6 +353,40 @@ static void start_exchange(struct h1c *c, const struct http1_request *req)
     pump(c);
 }
 
+/* RFC 9113 3.4: a client with prior knowledge of HTTP/2 opens with this. */
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define H2_PREFACE_LEN (sizeof(h2_preface) - 1)
+
+/* 1: the input starts with the preface; 0: it is a proper prefix of it
+ * (wait for more); -1: HTTP/1. */
+static int sniff_h2(struct evbuffer *in, size_t len)
+{
+    char b[H2_PREFACE_LEN];
+    size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+
+    if (evbuffer_copyout(in, b, n) != (ev_ssize_t)n || memcmp(b, h2_preface, n) != 0)
+        return -1;
+    return n == H2_PREFACE_LEN ? 1 : 0;
+}
+
+/* h2c (RFC 9113 3.3): the same connection, so it is not counted again;
+ * the bufferevent and its input go to h2.c, the rest of us is freed. */
+static void h1_to_h2(struct h1c *c)
+{
+    struct server *s = c->srv;
+    struct bufferevent *bev = c->bev;
+    char peer[sizeof(c->peer)];
+
+    snprintf(peer, sizeof(peer), "%s", c->peer);
+    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+    event_free(c->timer);
+    event_free(c->proc);
+    free(c->hdrs);
+    c->magic = 0;
+    free(c);
+    h2_conn_attach(s, bev, peer, false);
+}
+
 /* Parse the next request head from the input, if complete. */
 static void try_request(struct h1c *c)
 {
@@ -368,6 +403,17 @@ static void try_request(struct h1c *c)
 
     if (len == 0)
         return;
+    if (c->nreq == 0 && c->state == H1_IDLE) {
+        int h2 = sniff_h2(in, len);
+        if (h2 > 0) {
+            h1_to_h2(c); /* c is gone */
+            return;
+        }
+        if (h2 == 0) {
+            arm_timer(c, cf->client_header_timeout_ms);
+            return;
+        }
+    }
     if (c->state == H1_IDLE) {
         h1_set_state(c, H1_HEAD);
         /* the whole head must arrive within this time (slow-loris) */
