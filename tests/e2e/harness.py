@@ -83,14 +83,15 @@ def free_port():
 def wait_for(pred, timeout, what, interval=0.02):
     """Poll pred() until it returns a true value or the deadline passes."""
     deadline = time.monotonic() + timeout
-    while True:
+    for _ in range(int(timeout / interval) + 1000):
         v = pred()
         if v:
             return v
         if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s"
-                                 % (timeout, what))
+            break
         time.sleep(interval)
+    raise AssertionError("timed out after %.1fs waiting for %s"
+                         % (timeout, what))
 
 
 def port_open(port, host="127.0.0.1"):

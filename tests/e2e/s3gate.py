@@ -306,7 +306,9 @@ class Gate:
             await uwriter.drain()
 
             status, reason, rh = await httpio.read_response_head(ureader)
-            while 100 <= status < 200:
+            for _ in range(10):
+                if not 100 <= status < 200:
+                    break
                 status, reason, rh = await httpio.read_response_head(ureader)
             te = (httpio.header_get(rh, "transfer-encoding") or "").lower()
             cl = httpio.header_get(rh, "content-length")
