@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import datetime
 import hmac
+import json
 import re
 import sys
 from urllib.parse import unquote, urlsplit
@@ -366,6 +367,10 @@ class Gate:
                     self.check(req, has_body)
                 except Refusal as r:
                     self.record(req, r.status, False, r.code)
+                    # for whoever reads the gate's log after a failed test
+                    print("refused %s %s: %d %s %s" % (
+                        req.method, req.target, r.status, r.code,
+                        json.dumps(r.extra)), file=sys.stderr, flush=True)
                     # A body we did not read would be taken for the next
                     # request: close instead of draining it.
                     close = has_body or not req.keep_alive()
