@@ -24,7 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
+#include <openssl/err.h>
+#include <openssl/ocsp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <yaml.h>
 
 #include "conf.h"
@@ -46,6 +52,7 @@
 #define MAX_HOSTNAME 253   /* RFC 1035 2.3.4, without the trailing dot */
 #define KEY_PATH_MAX 192   /* bytes of a key path like "origins[3].credentials.source" */
 #define MAX_SECRET 8192    /* session tokens run to a few KiB */
+#define MAX_PEM_BYTES (1024 * 1024) /* a certificate chain or a key file */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -637,6 +644,45 @@ static const char *check_listen(const char *s)
     return NULL;
 }
 
+/* OpenSSL's TLS 1.2 cipher-list syntax is checked by OpenSSL in
+ * conf_finish; here only what it could never take. */
+static const char *check_cipher_string(const char *s)
+{
+    size_t i;
+
+    if (s[0] == '\0')
+        return "expected an OpenSSL cipher list like ECDHE-RSA-AES128-GCM-SHA256:...";
+    for (i = 0; s[i] != '\0'; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return "expected an OpenSSL cipher list without spaces or control characters";
+    return NULL;
+}
+
+/* TLS 1.3 suites by their RFC 8446 B.4 names, ':'-separated. OpenSSL
+ * skips names it does not know, which could leave TLS 1.3 without a
+ * suite, so every name is checked here. */
+static const char *check_ciphersuites(const char *s)
+{
+    static const char *const known[] = {
+        "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",   "TLS_CHACHA20_POLY1305_SHA256",
+        "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256",
+    };
+    size_t i, n;
+
+    do {
+        n = strcspn(s, ":");
+        for (i = 0; i < ARRAY_LEN(known); i++)
+            if (strlen(known[i]) == n && memcmp(known[i], s, n) == 0)
+                break;
+        if (i == ARRAY_LEN(known))
+            return "expected TLS 1.3 suites separated by ':' (TLS_AES_128_GCM_SHA256, "
+                   "TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256, "
+                   "TLS_AES_128_CCM_SHA256, TLS_AES_128_CCM_8_SHA256)";
+        s += n;
+    } while (*s++ == ':');
+    return NULL;
+}
+
 /* "*", "*.example.com", "example.com", "192.0.2.1", "[2001:db8::1]" */
 static const char *check_host_pattern(const char *s)
 {
@@ -730,6 +776,53 @@ struct conf *conf_new(void)
     return c;
 }
 
+static struct conf_tls *tls_new(void)
+{
+    struct conf_tls *t = calloc(1, sizeof *t);
+
+    if (t == NULL)
+        return NULL;
+    t->protocols = CONF_TLS_V12 | CONF_TLS_V13;
+    t->session_tickets = true;
+    t->ticket_key_rotation_s = 12 * 3600;
+    t->session_cache = 20000;
+    t->alpn[0] = CONF_ALPN_H2;
+    t->alpn[1] = CONF_ALPN_HTTP11;
+    t->nalpn = 2;
+    t->handshake_timeout_ms = 10000;
+    t->ktls = CONF_KTLS_OFF;
+    return t;
+}
+
+static void tls_free(struct conf_tls *t)
+{
+    size_t i;
+
+    if (t == NULL)
+        return;
+    for (i = 0; i < t->ncerts; i++) {
+        free(t->certs[i].cert);
+        free(t->certs[i].key);
+        free(t->certs[i].ocsp);
+    }
+    free(t->certs);
+    free(t->ciphers);
+    free(t->ciphersuites);
+    free(t->ticket_key_file);
+    free(t);
+}
+
+static struct conf_tls_cert *tls_cert_append(struct conf_tls *t)
+{
+    struct conf_tls_cert *e;
+
+    if (grow(&t->certs, t->ncerts, sizeof *t->certs) != 0)
+        return NULL;
+    e = &t->certs[t->ncerts++];
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
 void conf_free(struct conf *c)
 {
     size_t i;
@@ -737,8 +830,10 @@ void conf_free(struct conf *c)
     if (c == NULL)
         return;
     CHECK_OBJ(c, CONF_MAGIC);
-    for (i = 0; i < c->nlistens; i++)
+    for (i = 0; i < c->nlistens; i++) {
         free(c->listens[i].address);
+        tls_free(c->listens[i].tls);
+    }
     free(c->listens);
     for (i = 0; i < c->norigins; i++)
         origin_fini(&c->origins[i]);
@@ -753,19 +848,21 @@ void conf_free(struct conf *c)
     free(c);
 }
 
-static int listen_append(struct conf *c, const char *address, unsigned line)
+/* A new listen entry; address may be NULL (a mapping sets it later). */
+static struct conf_listen *listen_append(struct conf *c, const char *address, unsigned line)
 {
-    char *a;
+    struct conf_listen *l;
+    char *a = NULL;
 
     if (grow(&c->listens, c->nlistens, sizeof *c->listens) != 0)
-        return EDGE_ENOMEM;
-    a = xstrdup(address);
-    if (a == NULL)
-        return EDGE_ENOMEM;
-    c->listens[c->nlistens].address = a;
-    c->listens[c->nlistens].line = line;
-    c->nlistens++;
-    return 0;
+        return NULL;
+    if (address != NULL && (a = xstrdup(address)) == NULL)
+        return NULL;
+    l = &c->listens[c->nlistens++];
+    memset(l, 0, sizeof *l);
+    l->address = a;
+    l->line = line;
+    return l;
 }
 
 static struct conf_origin *origin_append(struct conf *c)
@@ -1250,17 +1347,188 @@ static int parse_list(struct yp *y, void *obj, item_parse_f *item, const char *w
     return yp_next(y);
 }
 
+/* Wrappers that note the line of a value, for the checks of conf_finish. */
+#define F_AT_LINE(name, type, linefield, inner)                                                    \
+    static int name(struct yp *y, void *obj, const struct field *f)                                \
+    {                                                                                              \
+        ((type *)obj)->linefield = ev_line(y);                                                     \
+        return inner(y, obj, f);                                                                   \
+    }
+F_AT_LINE(f_cert_cert, struct conf_tls_cert, cert_line, f_string)
+F_AT_LINE(f_cert_key, struct conf_tls_cert, key_line, f_string)
+F_AT_LINE(f_cert_ocsp, struct conf_tls_cert, ocsp_line, f_string)
+F_AT_LINE(f_tls_ciphers, struct conf_tls, ciphers_line, f_string)
+F_AT_LINE(f_tls_ciphersuites, struct conf_tls, ciphersuites_line, f_string)
+F_AT_LINE(f_tls_tickets, struct conf_tls, tickets_line, f_bool)
+F_AT_LINE(f_tls_ticket_file, struct conf_tls, ticket_key_file_line, f_string)
+#undef F_AT_LINE
+
+static const struct field cert_fields[] = {
+    {"cert", f_cert_cert, offsetof(struct conf_tls_cert, cert), 0, 0, NULL, check_file},
+    {"key", f_cert_key, offsetof(struct conf_tls_cert, key), 0, 0, NULL, check_file},
+    {"ocsp", f_cert_ocsp, offsetof(struct conf_tls_cert, ocsp), 0, 0, NULL, check_file},
+};
+static const struct map_spec cert_map = {cert_fields, ARRAY_LEN(cert_fields)};
+
+static int cert_item(struct yp *y, void *obj, size_t idx)
+{
+    struct conf_tls_cert *e;
+
+    (void)idx;
+    if (y->ev.type != YAML_MAPPING_START_EVENT)
+        return yfail(y, ev_line(y), "expected a mapping of keys (cert, key, ocsp)");
+    e = tls_cert_append(obj);
+    if (e == NULL)
+        return yfail_oom(y);
+    e->line = ev_line(y);
+    return parse_map(y, &cert_map, e);
+}
+
+static int f_tls_certs(struct yp *y, void *obj, const struct field *f)
+{
+    (void)f;
+    return parse_list(y, obj, cert_item, "certificates", "certificate");
+}
+
+/* One scalar out of names[] (the list items of protocols and alpn), each
+ * at most once: its value, or -1 after a failure. */
+static int pick_once(struct yp *y, const char *const *names, const int *values, size_t n,
+                     const char *expected, unsigned *seen)
+{
+    const char *s;
+    size_t i;
+
+    if (want_scalar(y, expected, &s) != 0)
+        return -1;
+    for (i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            break;
+    if (i == n)
+        return yfail(y, ev_line(y), "%s", expected);
+    if (*seen & (1u << i))
+        return yfail(y, ev_line(y), "%s is listed twice", names[i]);
+    *seen |= 1u << i;
+    return yp_next(y) == 0 ? values[i] : -1;
+}
+
+static int protocol_item(struct yp *y, void *obj, size_t idx)
+{
+    static const char *const names[] = {"TLSv1.2", "TLSv1.3"};
+    static const int values[] = {CONF_TLS_V12, CONF_TLS_V13};
+    struct conf_tls *t = obj;
+    int v;
+
+    (void)idx;
+    /* RFC 8996: TLS 1.0 and 1.1 are deprecated; they are not offered. */
+    v = pick_once(y, names, values, ARRAY_LEN(names), "expected TLSv1.2 or TLSv1.3", &t->protocols);
+    return v < 0 ? -1 : 0;
+}
+
+static int f_tls_protocols(struct yp *y, void *obj, const struct field *f)
+{
+    struct conf_tls *t = obj;
+
+    (void)f;
+    t->protocols_line = ev_line(y);
+    t->protocols = 0; /* the list replaces the default; its bits are the values */
+    return parse_list(y, obj, protocol_item, "TLS versions", "version");
+}
+
+static int alpn_item(struct yp *y, void *obj, size_t idx)
+{
+    static const char *const names[] = {"h2", "http/1.1"};
+    static const int values[] = {CONF_ALPN_H2, CONF_ALPN_HTTP11};
+    struct conf_tls *t = obj;
+    unsigned seen = 0;
+    size_t i;
+    int v;
+
+    (void)idx;
+    for (i = 0; i < t->nalpn; i++)
+        seen |= 1u << (t->alpn[i] - 1);
+    v = pick_once(y, names, values, ARRAY_LEN(names), "expected h2 or http/1.1", &seen);
+    if (v < 0)
+        return -1;
+    AN(t->nalpn < CONF_ALPN_MAX);
+    t->alpn[t->nalpn++] = (enum conf_alpn)v;
+    return 0;
+}
+
+static int f_tls_alpn(struct yp *y, void *obj, const struct field *f)
+{
+    struct conf_tls *t = obj;
+
+    (void)f;
+    t->nalpn = 0;
+    return parse_list(y, obj, alpn_item, "protocols (h2, http/1.1)", "protocol");
+}
+
+static const struct enum_spec ktls_modes = {
+    "expected auto, on or off",
+    {{"off", CONF_KTLS_OFF}, {"auto", CONF_KTLS_AUTO}, {"on", CONF_KTLS_ON}},
+};
+
+static const struct field tls_fields[] = {
+    {"certificates", f_tls_certs, 0, 0, 0, NULL, NULL},
+    {"protocols", f_tls_protocols, 0, 0, 0, NULL, NULL},
+    {"ciphers", f_tls_ciphers, offsetof(struct conf_tls, ciphers), 0, 0, NULL, check_cipher_string},
+    {"ciphersuites", f_tls_ciphersuites, offsetof(struct conf_tls, ciphersuites), 0, 0, NULL,
+     check_ciphersuites},
+    {"session_tickets", f_tls_tickets, offsetof(struct conf_tls, session_tickets), 0, 0, NULL,
+     NULL},
+    {"ticket_key_file", f_tls_ticket_file, offsetof(struct conf_tls, ticket_key_file), 0, 0, NULL,
+     check_file},
+    /* RFC 8446 4.6.1: a ticket lives at most seven days */
+    {"ticket_key_rotation", f_duration_s, offsetof(struct conf_tls, ticket_key_rotation_s), MIN_MS,
+     7 * DAY_MS, NULL, NULL},
+    {"session_cache", f_count, offsetof(struct conf_tls, session_cache), 0, 10000000, NULL, NULL},
+    {"alpn", f_tls_alpn, 0, 0, 0, NULL, NULL},
+    {"handshake_timeout", f_duration_ms, offsetof(struct conf_tls, handshake_timeout_ms), 1,
+     10 * MIN_MS, NULL, NULL},
+    {"ktls", f_enum, offsetof(struct conf_tls, ktls), 0, 0, &ktls_modes, NULL},
+};
+static const struct map_spec tls_map = {tls_fields, ARRAY_LEN(tls_fields)};
+
+static int f_tls(struct yp *y, void *obj, const struct field *f)
+{
+    struct conf_listen *l = obj;
+
+    (void)f;
+    if (y->ev.type != YAML_MAPPING_START_EVENT)
+        return yfail(y, ev_line(y), "expected a mapping of keys");
+    AZ(l->tls); /* parse_map refuses a second tls key */
+    l->tls = tls_new();
+    if (l->tls == NULL)
+        return yfail_oom(y);
+    l->tls->line = ev_line(y);
+    return parse_map(y, &tls_map, l->tls);
+}
+
+static const struct field listen_fields[] = {
+    {"address", f_string, offsetof(struct conf_listen, address), 0, 0, NULL, check_listen},
+    {"tls", f_tls, 0, 0, 0, NULL, NULL},
+};
+static const struct map_spec listen_map = {listen_fields, ARRAY_LEN(listen_fields)};
+
+/* "host:port", or {address: "host:port", tls: {...}} */
 static int listen_item(struct yp *y, void *obj, size_t idx)
 {
     struct conf *c = obj;
+    struct conf_listen *l;
     const char *s, *msg;
 
     (void)idx;
-    if (want_scalar(y, "expected host:port", &s) != 0)
+    if (y->ev.type == YAML_MAPPING_START_EVENT) {
+        l = listen_append(c, NULL, ev_line(y));
+        if (l == NULL)
+            return yfail_oom(y);
+        return parse_map(y, &listen_map, l);
+    }
+    if (want_scalar(y, "expected host:port, or a mapping with address and tls", &s) != 0)
         return -1;
     if ((msg = check_listen(s)) != NULL)
         return yfail(y, ev_line(y), "%s", msg);
-    if (listen_append(c, s, ev_line(y)) != 0)
+    if (listen_append(c, s, ev_line(y)) == NULL)
         return yfail_oom(y);
     return yp_next(y);
 }
@@ -1459,6 +1727,7 @@ _Static_assert(sizeof(enum conf_addressing) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_cred_source) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_query_policy) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_log_level) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum conf_ktls) == sizeof(int), "enum size");
 
 /* One YAML document holding one mapping. */
 static int parse_stream(struct yp *y)
@@ -1583,8 +1852,34 @@ int conf_add_listen(struct conf *c, const char *address, char *err)
     AN(address);
     if ((msg = check_listen(address)) != NULL)
         return fail(err, NULL, 0, "listen address \"%.200s\": %s", address, msg);
-    if (listen_append(c, address, 0) != 0)
+    if (listen_append(c, address, 0) == NULL)
         return fail(err, NULL, 0, "out of memory");
+    return 0;
+}
+
+int conf_add_tls_listen(struct conf *c, const char *address, const char *const *certs,
+                        const char *const *keys, size_t n, char *err)
+{
+    struct conf_listen *l;
+    struct conf_tls_cert *e;
+    const char *msg;
+    size_t i;
+
+    CHECK_OBJ_NOTNULL(c, CONF_MAGIC);
+    AN(address);
+    if ((msg = check_listen(address)) != NULL)
+        return fail(err, NULL, 0, "listen address \"%.200s\": %s", address, msg);
+    l = listen_append(c, address, 0);
+    if (l == NULL || (l->tls = tls_new()) == NULL)
+        return fail(err, NULL, 0, "out of memory");
+    for (i = 0; i < n; i++) {
+        AN(certs[i]);
+        AN(keys[i]);
+        e = tls_cert_append(l->tls);
+        if (e == NULL || (e->cert = xstrdup(certs[i])) == NULL ||
+            (e->key = xstrdup(keys[i])) == NULL)
+            return fail(err, NULL, 0, "out of memory");
+    }
     return 0;
 }
 
@@ -1678,6 +1973,347 @@ oom:
     free(r);
     return fail(err, NULL, 0, "out of memory");
 #undef URL_FAIL
+}
+
+/* ------------------------------------------------------------ TLS files */
+
+/*
+ * Read a whole file of at most max bytes. NULL, or what went wrong (in
+ * why[], or a static string); *len may exceed max to say "too large".
+ */
+static unsigned char *slurp(const char *path, size_t max, size_t *len, char *why, size_t cap)
+{
+    unsigned char *buf;
+    struct stat st;
+    int fd, e;
+
+    *len = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, cap, "cannot read %.200s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, cap, "cannot read %.200s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    buf = malloc(max + 1);
+    if (buf == NULL) {
+        snprintf(why, cap, "out of memory");
+        close(fd);
+        return NULL;
+    }
+    while (*len < max + 1) {
+        ssize_t n = read(fd, buf + *len, max + 1 - *len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            e = errno;
+            snprintf(why, cap, "cannot read %.200s: %s", path, strerror(e));
+            OPENSSL_cleanse(buf, max + 1);
+            free(buf);
+            close(fd);
+            return NULL;
+        }
+        if (n == 0)
+            break;
+        *len += (size_t)n;
+    }
+    close(fd);
+    return buf;
+}
+
+/* Never ask for a passphrase: a daemon has no one to ask. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf, (void)size, (void)rwflag, (void)u;
+    return -1;
+}
+
+/* The last OpenSSL error, for messages; clears the queue. */
+static const char *ossl_why(void)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+    ERR_clear_error();
+    return r != NULL ? r : "unknown error";
+}
+
+void conf_tls_material_fini(struct conf_tls_material *m)
+{
+    if (m == NULL)
+        return;
+    X509_free(m->leaf);
+    sk_X509_pop_free(m->chain, X509_free);
+    EVP_PKEY_free(m->key);
+    free(m->ocsp);
+    memset(m, 0, sizeof *m);
+}
+
+static int load_chain(const struct conf_tls_cert *e, struct conf_tls_material *m, char *why,
+                      size_t cap)
+{
+    unsigned char *buf;
+    size_t len;
+    BIO *bio;
+    X509 *x;
+
+    buf = slurp(e->cert, MAX_PEM_BYTES, &len, why, cap);
+    if (buf == NULL)
+        return -1;
+    if (len > MAX_PEM_BYTES) {
+        snprintf(why, cap, "%.200s is larger than %u bytes", e->cert, (unsigned)MAX_PEM_BYTES);
+        free(buf);
+        return -1;
+    }
+    bio = BIO_new_mem_buf(buf, (int)len);
+    m->chain = sk_X509_new_null();
+    if (bio == NULL || m->chain == NULL) {
+        snprintf(why, cap, "out of memory");
+        goto fail;
+    }
+    m->leaf = PEM_read_bio_X509_AUX(bio, NULL, no_passphrase, NULL);
+    if (m->leaf == NULL) {
+        ERR_clear_error();
+        snprintf(why, cap, "expected a PEM certificate in %.200s", e->cert);
+        goto fail;
+    }
+    /* the rest of the file is the chain, up to the end of the PEM blocks */
+    while ((x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
+        if (!sk_X509_push(m->chain, x)) {
+            X509_free(x);
+            snprintf(why, cap, "out of memory");
+            goto fail;
+        }
+    }
+    if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+        snprintf(why, cap, "certificate %d of the chain in %.200s is not valid PEM (%s)",
+                 sk_X509_num(m->chain) + 2, e->cert, ossl_why());
+        goto fail;
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    free(buf);
+    return 0;
+fail:
+    BIO_free(bio);
+    free(buf);
+    return -1;
+}
+
+static int load_key(const struct conf_tls_cert *e, struct conf_tls_material *m, char *why,
+                    size_t cap)
+{
+    unsigned char *buf;
+    unsigned long oe;
+    size_t len;
+    BIO *bio;
+
+    buf = slurp(e->key, MAX_PEM_BYTES, &len, why, cap);
+    if (buf == NULL)
+        return -1;
+    if (len > MAX_PEM_BYTES) {
+        snprintf(why, cap, "%.200s is larger than %u bytes", e->key, (unsigned)MAX_PEM_BYTES);
+        OPENSSL_cleanse(buf, MAX_PEM_BYTES + 1);
+        free(buf);
+        return -1;
+    }
+    bio = BIO_new_mem_buf(buf, (int)len);
+    if (bio != NULL)
+        m->key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    BIO_free(bio);
+    OPENSSL_cleanse(buf, len);
+    free(buf);
+    if (m->key != NULL) {
+        ERR_clear_error();
+        return 0;
+    }
+    oe = ERR_peek_last_error();
+    if (ERR_GET_LIB(oe) == ERR_LIB_PEM && (ERR_GET_REASON(oe) == PEM_R_BAD_PASSWORD_READ ||
+                                           ERR_GET_REASON(oe) == PEM_R_PROBLEMS_GETTING_PASSWORD)) {
+        ERR_clear_error();
+        snprintf(why, cap,
+                 "the key in %.200s is encrypted; expected an unencrypted key "
+                 "(readable by s3edge's user only)",
+                 e->key);
+    } else {
+        ERR_clear_error();
+        snprintf(why, cap, "expected a PEM private key in %.200s", e->key);
+    }
+    return -1;
+}
+
+static int load_ocsp(const struct conf_tls_cert *e, struct conf_tls_material *m, char *why,
+                     size_t cap)
+{
+    OCSP_CERTID *id = NULL;
+    OCSP_BASICRESP *basic = NULL;
+    OCSP_RESPONSE *resp = NULL;
+    const unsigned char *p;
+    X509 *issuer = NULL;
+    int status = -1, i, rc = -1;
+    size_t len;
+
+    m->ocsp = slurp(e->ocsp, CONF_OCSP_MAX_BYTES, &len, why, cap);
+    if (m->ocsp == NULL)
+        return -1;
+    m->ocsp_len = len;
+    if (len > CONF_OCSP_MAX_BYTES) {
+        snprintf(why, cap, "%.200s is larger than %u bytes", e->ocsp,
+                 (unsigned)CONF_OCSP_MAX_BYTES);
+        return -1;
+    }
+    p = m->ocsp;
+    resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
+    if (resp == NULL || p != m->ocsp + len) {
+        ERR_clear_error();
+        snprintf(why, cap, "expected a DER OCSP response in %.200s", e->ocsp);
+        goto out;
+    }
+    status = OCSP_response_status(resp);
+    if (status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        snprintf(why, cap, "the OCSP response in %.200s has status %s, expected successful",
+                 e->ocsp, OCSP_response_status_str(status));
+        goto out;
+    }
+    basic = OCSP_response_get1_basic(resp);
+    if (basic == NULL) {
+        ERR_clear_error();
+        snprintf(why, cap, "expected a basic OCSP response in %.200s", e->ocsp);
+        goto out;
+    }
+    /* With the issuer at hand, the response must speak of this certificate
+     * (RFC 6960 4.1.1, CertID); without it that cannot be told here. */
+    for (i = 0; i < sk_X509_num(m->chain); i++)
+        if (X509_check_issued(sk_X509_value(m->chain, i), m->leaf) == X509_V_OK)
+            issuer = sk_X509_value(m->chain, i);
+    if (issuer != NULL) {
+        id = OCSP_cert_to_id(NULL, m->leaf, issuer);
+        if (id == NULL) {
+            snprintf(why, cap, "out of memory");
+            goto out;
+        }
+        if (!OCSP_resp_find_status(basic, id, &status, NULL, NULL, NULL, NULL)) {
+            snprintf(why, cap, "the OCSP response in %.200s is not for the certificate in %.200s",
+                     e->ocsp, e->cert);
+            goto out;
+        }
+        if (status == V_OCSP_CERTSTATUS_REVOKED) {
+            snprintf(why, cap,
+                     "the OCSP response in %.200s says the certificate in %.200s is "
+                     "revoked",
+                     e->ocsp, e->cert);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    ERR_clear_error();
+    OCSP_CERTID_free(id);
+    OCSP_BASICRESP_free(basic);
+    OCSP_RESPONSE_free(resp);
+    return rc;
+}
+
+int conf_tls_cert_load(const struct conf *c, size_t li, size_t ci, struct conf_tls_material *m,
+                       char *err)
+{
+    const struct conf_tls_cert *e;
+    char why[CONF_ERR_MAX];
+
+    CHECK_OBJ_NOTNULL(c, CONF_MAGIC);
+    AN(li < c->nlistens);
+    AN(c->listens[li].tls);
+    AN(ci < c->listens[li].tls->ncerts);
+    e = &c->listens[li].tls->certs[ci];
+    memset(m, 0, sizeof *m);
+#define CERT_FAIL(what, at)                                                                        \
+    do {                                                                                           \
+        conf_tls_material_fini(m);                                                                 \
+        return fail(err, c->path, (at) ? (at) : e->line,                                           \
+                    "listen[%zu].tls.certificates[%zu].%s: %s", li, ci, (what), why);              \
+    } while (0)
+    if (e->cert == NULL) {
+        snprintf(why, sizeof why, "missing, expected a PEM certificate file");
+        CERT_FAIL("cert", e->line);
+    }
+    if (e->key == NULL) {
+        snprintf(why, sizeof why, "missing, expected a PEM private key file");
+        CERT_FAIL("key", e->line);
+    }
+    if (load_chain(e, m, why, sizeof why) != 0)
+        CERT_FAIL("cert", e->cert_line);
+    if (load_key(e, m, why, sizeof why) != 0)
+        CERT_FAIL("key", e->key_line);
+    if (X509_check_private_key(m->leaf, m->key) != 1) {
+        ERR_clear_error();
+        snprintf(why, sizeof why, "the key in %.200s does not match the certificate in %.200s",
+                 e->key, e->cert);
+        CERT_FAIL("key", e->key_line);
+    }
+    if (e->ocsp != NULL && load_ocsp(e, m, why, sizeof why) != 0)
+        CERT_FAIL("ocsp", e->ocsp_line);
+#undef CERT_FAIL
+    return 0;
+}
+
+int conf_tls_ticket_keys_load(const struct conf *c, size_t li, unsigned char **keys, size_t *n,
+                              char *err)
+{
+    const size_t max = CONF_TICKET_KEYS_MAX * CONF_TICKET_KEY_LEN;
+    const struct conf_tls *t;
+    char why[CONF_ERR_MAX];
+    unsigned char *buf;
+    size_t len, i, j;
+
+    CHECK_OBJ_NOTNULL(c, CONF_MAGIC);
+    AN(li < c->nlistens);
+    t = c->listens[li].tls;
+    AN(t);
+    AN(t->ticket_key_file);
+    *keys = NULL;
+    *n = 0;
+#define KEYS_FAIL()                                                                                \
+    fail(err, c->path, t->ticket_key_file_line ? t->ticket_key_file_line : t->line,                \
+         "listen[%zu].tls.ticket_key_file: %s", li, why)
+    buf = slurp(t->ticket_key_file, max, &len, why, sizeof why);
+    if (buf == NULL)
+        return KEYS_FAIL();
+    if (len == 0 || len % CONF_TICKET_KEY_LEN != 0 || len > max) {
+        if (len > max)
+            snprintf(why, sizeof why, "expected at most %u keys of %u bytes in %.200s",
+                     (unsigned)CONF_TICKET_KEYS_MAX, (unsigned)CONF_TICKET_KEY_LEN,
+                     t->ticket_key_file);
+        else
+            snprintf(why, sizeof why,
+                     "expected %u bytes per key in %.200s (made with "
+                     "openssl rand %u), found %zu bytes",
+                     (unsigned)CONF_TICKET_KEY_LEN, t->ticket_key_file,
+                     (unsigned)CONF_TICKET_KEY_LEN, len);
+        OPENSSL_cleanse(buf, max + 1);
+        free(buf);
+        return KEYS_FAIL();
+    }
+    /* a ticket names its key by the first 16 bytes */
+    for (i = 0; i < len / CONF_TICKET_KEY_LEN; i++) {
+        for (j = 0; j < i; j++) {
+            if (memcmp(buf + i * CONF_TICKET_KEY_LEN, buf + j * CONF_TICKET_KEY_LEN, 16) == 0) {
+                snprintf(why, sizeof why,
+                         "keys %zu and %zu in %.200s have the same name (their "
+                         "first 16 bytes)",
+                         j + 1, i + 1, t->ticket_key_file);
+                OPENSSL_cleanse(buf, max + 1);
+                free(buf);
+                return KEYS_FAIL();
+            }
+        }
+    }
+#undef KEYS_FAIL
+    *keys = buf;
+    *n = len / CONF_TICKET_KEY_LEN;
+    return 0;
 }
 
 /* ------------------------------------------------------------ finish */
@@ -1838,6 +2474,58 @@ static int finish_origin(struct conf *c, size_t i, char *err)
     return 0;
 }
 
+/* Everything a TLS listener's files and settings must satisfy before the
+ * daemon builds its contexts from them. */
+static int finish_tls(struct conf *c, size_t i, char *err)
+{
+    const struct conf_tls *t = c->listens[i].tls;
+    struct conf_tls_material m;
+    unsigned char *keys;
+    SSL_CTX *ctx;
+    size_t j, n;
+    int ok;
+
+    if (t->ncerts == 0)
+        return fail(err, c->path, t->line,
+                    "listen[%zu].tls.certificates: missing, expected at least one "
+                    "certificate with its key",
+                    i);
+    for (j = 0; j < t->ncerts; j++) {
+        if (conf_tls_cert_load(c, i, j, &m, err) != 0)
+            return -1;
+        conf_tls_material_fini(&m);
+    }
+    if (t->ciphers != NULL && !(t->protocols & CONF_TLS_V12))
+        return fail(err, c->path, t->ciphers_line,
+                    "listen[%zu].tls.ciphers: set for TLSv1.2, which protocols leaves out", i);
+    if (t->ciphersuites != NULL && !(t->protocols & CONF_TLS_V13))
+        return fail(err, c->path, t->ciphersuites_line,
+                    "listen[%zu].tls.ciphersuites: set for TLSv1.3, which protocols leaves out", i);
+    if (t->ciphers != NULL) {
+        ctx = SSL_CTX_new(TLS_server_method());
+        if (ctx == NULL)
+            return fail(err, NULL, 0, "out of memory");
+        /* fails when no TLS 1.2 cipher is left */
+        ok = SSL_CTX_set_cipher_list(ctx, t->ciphers);
+        SSL_CTX_free(ctx);
+        ERR_clear_error();
+        if (!ok)
+            return fail(err, c->path, t->ciphers_line,
+                        "listen[%zu].tls.ciphers: OpenSSL knows no TLS 1.2 cipher in \"%.200s\"", i,
+                        t->ciphers);
+    }
+    if (t->ticket_key_file != NULL) {
+        if (!t->session_tickets)
+            return fail(err, c->path, t->ticket_key_file_line ? t->ticket_key_file_line : t->line,
+                        "listen[%zu].tls.ticket_key_file: given, but session_tickets is false", i);
+        if (conf_tls_ticket_keys_load(c, i, &keys, &n, err) != 0)
+            return -1;
+        OPENSSL_cleanse(keys, n * CONF_TICKET_KEY_LEN);
+        free(keys);
+    }
+    return 0;
+}
+
 static int finish_listens(struct conf *c, char *err)
 {
     struct dupent *v, first, again;
@@ -1846,9 +2534,13 @@ static int finish_listens(struct conf *c, char *err)
 
     if (c->nlistens == 0)
         return fail(err, c->path, c->line, "listen: at least one address required");
-    for (i = 0; i < c->nlistens; i++)
+    for (i = 0; i < c->nlistens; i++) {
+        if (c->listens[i].address == NULL)
+            return fail(err, c->path, c->listens[i].line,
+                        "listen[%zu].address: missing, expected host:port", i);
         if ((msg = check_listen(c->listens[i].address)) != NULL)
             return fail(err, c->path, c->listens[i].line, "listen[%zu]: %s", i, msg);
+    }
     v = calloc(c->nlistens, sizeof *v);
     if (v == NULL)
         return fail(err, NULL, 0, "out of memory");
@@ -1860,6 +2552,9 @@ static int finish_listens(struct conf *c, char *err)
                     "listen[%zu]: \"%s\" is already listed", again.a, again.key);
     }
     free(v);
+    for (i = 0; i < c->nlistens; i++)
+        if (c->listens[i].tls != NULL && finish_tls(c, i, err) != 0)
+            return -1;
     return 0;
 }
 

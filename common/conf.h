@@ -43,9 +43,65 @@ enum conf_query_policy {
 
 enum conf_log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
+/* TLS versions a listener accepts (bit mask); older ones are never offered. */
+#define CONF_TLS_V12 0x1u
+#define CONF_TLS_V13 0x2u
+
+/* ALPN protocol identifiers a TLS listener may select (RFC 7301). */
+enum conf_alpn { CONF_ALPN_H2 = 1, CONF_ALPN_HTTP11 };
+#define CONF_ALPN_MAX 2
+
+/* Kernel TLS: off, on (asked of OpenSSL for every connection), auto (on
+ * when the kernel has its tls module loaded at start, else off). */
+enum conf_ktls { CONF_KTLS_OFF = 0, CONF_KTLS_AUTO, CONF_KTLS_ON };
+
+/* A session ticket key as in the ticket_key_file: 16 bytes of name, 32 of
+ * HMAC-SHA256 key, 32 of AES-256 key (the layout of nginx's 80-byte
+ * ssl_session_ticket_key, so one file serves both). */
+#define CONF_TICKET_KEY_LEN 80
+#define CONF_TICKET_KEYS_MAX 16
+#define CONF_OCSP_MAX_BYTES (64 * 1024)
+
+struct conf_tls_cert {
+    char *cert;                                    /* PEM: the certificate, then its chain */
+    char *key;                                     /* PEM: its private key, unencrypted */
+    char *ocsp;                                    /* DER OCSP response to staple, or NULL */
+    unsigned line, cert_line, key_line, ocsp_line; /* 0: not from a file */
+};
+
+struct conf_tls {
+    struct conf_tls_cert *certs; /* the first is the default */
+    size_t ncerts;
+    unsigned protocols;                 /* CONF_TLS_V12 | CONF_TLS_V13 (default both) */
+    char *ciphers;                      /* TLS 1.2, OpenSSL syntax; default CONF_TLS_CIPHERS */
+    char *ciphersuites;                 /* TLS 1.3; default CONF_TLS_CIPHERSUITES */
+    bool session_tickets;               /* default true */
+    char *ticket_key_file;              /* NULL: keys generated in memory */
+    unsigned ticket_key_rotation_s;     /* new key (or re-read file) this often; also
+                                         * the lifetime of a session; default 12h */
+    unsigned session_cache;             /* entries of the session cache; 0: none; default 20000 */
+    enum conf_alpn alpn[CONF_ALPN_MAX]; /* in order of preference */
+    size_t nalpn;                       /* default h2, http/1.1 */
+    unsigned handshake_timeout_ms;      /* default 10000 */
+    enum conf_ktls ktls;                /* default off */
+    /* source lines, for messages; 0 when not from a file */
+    unsigned line, protocols_line, ciphers_line, ciphersuites_line, tickets_line,
+        ticket_key_file_line;
+};
+
+/* Mozilla's "intermediate" TLS 1.2 list: ECDHE key exchange and AEAD
+ * ciphers only. */
+#define CONF_TLS_CIPHERS                                                                           \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define CONF_TLS_CIPHERSUITES                                                                      \
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+
 struct conf_listen {
     char *address; /* "127.0.0.1:8080", "[::1]:8080", ":8080" */
     unsigned line; /* source line, for messages; 0 when not from a file */
+    struct conf_tls *tls; /* NULL: cleartext (HTTP/1.1 and h2c) */
 };
 
 struct conf_origin {
@@ -155,11 +211,43 @@ int conf_load_string(struct conf *c, const char *name, const char *yaml,
  * region taken from the name) and creates origin "default" plus a
  * distribution "default" for every host. */
 int conf_add_listen(struct conf *c, const char *address, char *err);
+/* A TLS listener with the default settings and n certificate/key pairs,
+ * the first being the default (--tls-listen, --tls-cert, --tls-key). */
+int conf_add_tls_listen(struct conf *c, const char *address, const char *const *certs,
+                        const char *const *keys, size_t n, char *err);
 int conf_add_origin_url(struct conf *c, const char *url, char *err);
 /* Validate and resolve references (origin names, defaults); fill the
  * derived origin fields. Idempotent: calling it again after a successful
  * load or finish changes nothing. 0, or -1 with a message in err. */
 int conf_finish(struct conf *c, char *err);
+
+/*
+ * What one certificate entry's files hold, read and checked: the leaf
+ * certificate, the rest of the chain, the key (it matches the leaf) and
+ * the DER OCSP response (a successful one, for the leaf when the chain
+ * names its issuer). conf_finish() loads every entry once to check it;
+ * the daemon loads them again to build its TLS contexts and on reload,
+ * so both say the same "FILE:LINE: listen[0].tls.certificates[1].key: ..."
+ * when a file is wrong. The caller owns what conf_tls_material_fini()
+ * releases.
+ */
+struct x509_st;
+struct evp_pkey_st;
+struct stack_st_X509;
+struct conf_tls_material {
+    struct x509_st *leaf;
+    struct stack_st_X509 *chain; /* may be empty, never NULL on success */
+    struct evp_pkey_st *key;
+    unsigned char *ocsp; /* NULL when the entry has none */
+    size_t ocsp_len;
+};
+int conf_tls_cert_load(const struct conf *c, size_t listen_idx, size_t cert_idx,
+                       struct conf_tls_material *m, char *err);
+void conf_tls_material_fini(struct conf_tls_material *m);
+/* The ticket_key_file of a listener: *keys gets n * CONF_TICKET_KEY_LEN
+ * bytes (malloc'd; the caller wipes and frees them). */
+int conf_tls_ticket_keys_load(const struct conf *c, size_t listen_idx, unsigned char **keys,
+                              size_t *n, char *err);
 
 /* Parsers shared with the command line. They return 0, EDGE_EINVAL for a
  * malformed value or EDGE_ERANGE when it does not fit (common/err.h). */

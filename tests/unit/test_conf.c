@@ -17,6 +17,13 @@
 #include <sys/stat.h>
 
 #include <check.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/ocsp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "conf.h"
 #include "err.h"
@@ -476,6 +483,352 @@ START_TEST(virtual_with_bucket_and_port)
 }
 END_TEST
 
+/* ------------------------------------------------------------ TLS files */
+
+/*
+ * The TLS cases need real certificates, keys, OCSP responses and ticket
+ * keys. They are made here with OpenSSL in a fresh temporary directory,
+ * which the TLS and error cases run in (relative names keep the expected
+ * messages fixed):
+ *   ca.crt          a test CA
+ *   a.crt a.key     leaf for a.test, signed by the CA; a-chain.crt: leaf + CA
+ *   b.key           another key (matches nothing)
+ *   enc.key         a.key, encrypted
+ *   junk.pem        not PEM
+ *   a.ocsp          "good" for a.crt;  revoked.ocsp: "revoked" for a.crt
+ *   other.ocsp      "good" for another certificate of the CA
+ *   trylater.ocsp   an unsuccessful response (tryLater)
+ *   tk2.key         two ticket keys; tk50.key 50 bytes; tkdup.key two keys
+ *                   with one name; tk17.key 17 keys
+ */
+static char tls_dir[64];
+static char tls_old_cwd[PATH_MAX];
+
+#define TLS_NEED(x)                                                                                \
+    do {                                                                                           \
+        if (!(x)) {                                                                                \
+            fprintf(stderr, "%s:%d: making the TLS test files: %s\n", __FILE__, __LINE__, #x);     \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, bool ca)
+{
+    X509 *x = X509_new();
+    X509V3_CTX v3;
+    X509_EXTENSION *ext;
+    char san[128];
+
+    TLS_NEED(x != NULL);
+    TLS_NEED(X509_set_version(x, 2));
+    TLS_NEED(ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(random() & 0x7fffffff)));
+    TLS_NEED(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
+    TLS_NEED(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+    TLS_NEED(X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                                        (const unsigned char *)cn, -1, -1, 0));
+    TLS_NEED(
+        X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : X509_get_subject_name(x)));
+    TLS_NEED(X509_set_pubkey(x, key));
+    X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+    if (ca) {
+        ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:TRUE");
+    } else {
+        snprintf(san, sizeof san, "DNS:%s", cn);
+        ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+    }
+    TLS_NEED(ext != NULL && X509_add_ext(x, ext, -1));
+    X509_EXTENSION_free(ext);
+    TLS_NEED(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0);
+    return x;
+}
+
+static void write_bytes(const char *name, const void *p, size_t n)
+{
+    FILE *f = fopen(name, "wb");
+
+    TLS_NEED(f != NULL);
+    TLS_NEED(fwrite(p, 1, n, f) == n);
+    TLS_NEED(fclose(f) == 0);
+}
+
+static void write_certs(const char *name, X509 *a, X509 *b)
+{
+    FILE *f = fopen(name, "w");
+
+    TLS_NEED(f != NULL);
+    TLS_NEED(PEM_write_X509(f, a));
+    if (b != NULL)
+        TLS_NEED(PEM_write_X509(f, b));
+    TLS_NEED(fclose(f) == 0);
+}
+
+static void write_key(const char *name, EVP_PKEY *k, bool encrypted)
+{
+    FILE *f = fopen(name, "w");
+
+    TLS_NEED(f != NULL);
+    if (encrypted)
+        TLS_NEED(PEM_write_PrivateKey(f, k, EVP_aes_128_cbc(), (unsigned char *)"secret", 6, NULL,
+                                      NULL));
+    else
+        TLS_NEED(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL));
+    TLS_NEED(fclose(f) == 0);
+}
+
+/* resp_status other than successful: a response without a body */
+static void write_ocsp(const char *name, X509 *leaf, X509 *ca, EVP_PKEY *ca_key, int cert_status,
+                       int resp_status)
+{
+    OCSP_RESPONSE *resp;
+    OCSP_BASICRESP *basic = NULL;
+    unsigned char *der = NULL;
+    int n;
+
+    if (resp_status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        OCSP_CERTID *id = OCSP_cert_to_id(NULL, leaf, ca);
+        ASN1_TIME *now = X509_gmtime_adj(NULL, 0), *next = X509_gmtime_adj(NULL, 86400);
+        bool revoked = cert_status == V_OCSP_CERTSTATUS_REVOKED;
+
+        basic = OCSP_BASICRESP_new();
+        TLS_NEED(id != NULL && now != NULL && next != NULL && basic != NULL);
+        TLS_NEED(OCSP_basic_add1_status(basic, id, cert_status,
+                                        revoked ? OCSP_REVOKED_STATUS_KEYCOMPROMISE : 0,
+                                        revoked ? now : NULL, now, next));
+        TLS_NEED(OCSP_basic_sign(basic, ca, ca_key, EVP_sha256(), NULL, 0));
+        OCSP_CERTID_free(id);
+        ASN1_TIME_free(now);
+        ASN1_TIME_free(next);
+    }
+    resp = OCSP_response_create(resp_status, basic);
+    TLS_NEED(resp != NULL);
+    n = i2d_OCSP_RESPONSE(resp, &der);
+    TLS_NEED(n > 0);
+    write_bytes(name, der, (size_t)n);
+    OPENSSL_free(der);
+    OCSP_RESPONSE_free(resp);
+    OCSP_BASICRESP_free(basic);
+}
+
+static void tls_files_make(void)
+{
+    EVP_PKEY *ca_key, *a_key, *b_key, *o_key;
+    X509 *ca, *a, *o;
+    unsigned char tk[17 * 80];
+
+    TLS_NEED(getcwd(tls_old_cwd, sizeof tls_old_cwd) != NULL);
+    snprintf(tls_dir, sizeof tls_dir, "/tmp/test_conf_tls.XXXXXX");
+    TLS_NEED(mkdtemp(tls_dir) != NULL);
+    TLS_NEED(chdir(tls_dir) == 0);
+    ca_key = EVP_EC_gen("P-256");
+    a_key = EVP_EC_gen("P-256");
+    b_key = EVP_EC_gen("P-256");
+    o_key = EVP_EC_gen("P-256");
+    TLS_NEED(ca_key && a_key && b_key && o_key);
+    ca = make_cert("Test CA", ca_key, NULL, NULL, true);
+    a = make_cert("a.test", a_key, ca, ca_key, false);
+    o = make_cert("o.test", o_key, ca, ca_key, false);
+    write_certs("ca.crt", ca, NULL);
+    write_certs("a.crt", a, NULL);
+    write_certs("a-chain.crt", a, ca);
+    write_key("a.key", a_key, false);
+    write_key("b.key", b_key, false);
+    write_key("enc.key", a_key, true);
+    write_bytes("junk.pem", "not a certificate\n", 18);
+    write_ocsp("a.ocsp", a, ca, ca_key, V_OCSP_CERTSTATUS_GOOD, OCSP_RESPONSE_STATUS_SUCCESSFUL);
+    write_ocsp("revoked.ocsp", a, ca, ca_key, V_OCSP_CERTSTATUS_REVOKED,
+               OCSP_RESPONSE_STATUS_SUCCESSFUL);
+    write_ocsp("other.ocsp", o, ca, ca_key, V_OCSP_CERTSTATUS_GOOD,
+               OCSP_RESPONSE_STATUS_SUCCESSFUL);
+    write_ocsp("trylater.ocsp", NULL, NULL, NULL, 0, OCSP_RESPONSE_STATUS_TRYLATER);
+    TLS_NEED(RAND_bytes(tk, sizeof tk) == 1);
+    write_bytes("tk2.key", tk, 160);
+    write_bytes("tk50.key", tk, 50);
+    write_bytes("tk17.key", tk, sizeof tk);
+    memcpy(tk + 80, tk, 16);
+    write_bytes("tkdup.key", tk, 160);
+    X509_free(ca);
+    X509_free(a);
+    X509_free(o);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(a_key);
+    EVP_PKEY_free(b_key);
+    EVP_PKEY_free(o_key);
+}
+
+static void tls_files_remove(void)
+{
+    static const char *const names[] = {
+        "ca.crt",        "a.crt",    "a-chain.crt", "a.key",        "b.key",
+        "enc.key",       "junk.pem", "a.ocsp",      "revoked.ocsp", "other.ocsp",
+        "trylater.ocsp", "tk2.key",  "tk50.key",    "tk17.key",     "tkdup.key",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        unlink(names[i]);
+    TLS_NEED(chdir(tls_old_cwd) == 0);
+    rmdir(tls_dir);
+}
+
+/* A TLS listener (lines 1-6) whose tls mapping takes more keys at line 7,
+ * 4 spaces in. */
+#define T                                                                                          \
+    "listen:\n- address: 127.0.0.1:8443\n  tls:\n    certificates:\n"                              \
+    "    - cert: a.crt\n      key: a.key\n"
+/* the same, the certificate entry open for more keys at line 7, 6 in */
+#define T_CERT(cert, key)                                                                          \
+    "listen:\n- address: 127.0.0.1:8443\n  tls:\n    certificates:\n"                              \
+    "    - cert: " cert "\n      key: " key "\n"
+
+START_TEST(tls_every_key_set)
+{
+    struct conf *c = load_ok("listen:\n"
+                             "- \":8080\"\n"
+                             "- address: \"[::1]:8443\"\n"
+                             "  tls:\n"
+                             "    certificates:\n"
+                             "    - cert: a-chain.crt\n"
+                             "      key: a.key\n"
+                             "      ocsp: a.ocsp\n"
+                             "    - {cert: a.crt, key: a.key}\n"
+                             "    protocols: [TLSv1.3]\n"
+                             "    ciphersuites: \"TLS_AES_256_GCM_SHA384:"
+                             "TLS_CHACHA20_POLY1305_SHA256\"\n"
+                             "    session_tickets: true\n"
+                             "    ticket_key_file: tk2.key\n"
+                             "    ticket_key_rotation: 1h\n"
+                             "    session_cache: 0\n"
+                             "    alpn: [http/1.1]\n"
+                             "    handshake_timeout: 2500ms\n"
+                             "    ktls: auto\n"
+                             "- address: 127.0.0.1:9443\n" O D);
+    const struct conf_tls *t = c->listens[1].tls;
+    struct conf_tls_material m;
+    unsigned char *keys;
+    size_t n;
+
+    ck_assert_uint_eq(c->nlistens, 3);
+    ck_assert_ptr_null(c->listens[0].tls);
+    ck_assert_ptr_null(c->listens[2].tls);
+    ck_assert_str_eq(c->listens[2].address, "127.0.0.1:9443");
+    ck_assert_str_eq(c->listens[1].address, "[::1]:8443");
+    ck_assert_uint_eq(c->listens[1].line, 3);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_uint_eq(t->line, 5);
+    ck_assert_uint_eq(t->ncerts, 2);
+    ck_assert_str_eq(t->certs[0].cert, "a-chain.crt");
+    ck_assert_str_eq(t->certs[0].key, "a.key");
+    ck_assert_str_eq(t->certs[0].ocsp, "a.ocsp");
+    ck_assert_uint_eq(t->certs[0].line, 6);
+    ck_assert_uint_eq(t->certs[0].key_line, 7);
+    ck_assert_uint_eq(t->certs[0].ocsp_line, 8);
+    ck_assert_str_eq(t->certs[1].cert, "a.crt");
+    ck_assert_ptr_null(t->certs[1].ocsp);
+    ck_assert_uint_eq(t->protocols, CONF_TLS_V13);
+    ck_assert_ptr_null(t->ciphers);
+    ck_assert_str_eq(t->ciphersuites, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+    ck_assert(t->session_tickets);
+    ck_assert_str_eq(t->ticket_key_file, "tk2.key");
+    ck_assert_uint_eq(t->ticket_key_rotation_s, 3600);
+    ck_assert_uint_eq(t->session_cache, 0);
+    ck_assert_uint_eq(t->nalpn, 1);
+    ck_assert_int_eq(t->alpn[0], CONF_ALPN_HTTP11);
+    ck_assert_uint_eq(t->handshake_timeout_ms, 2500);
+    ck_assert_int_eq(t->ktls, CONF_KTLS_AUTO);
+
+    /* what the daemon gets from the files */
+    ck_assert_msg(conf_tls_cert_load(c, 1, 0, &m, err) == 0, "%s", err);
+    ck_assert_ptr_nonnull(m.leaf);
+    ck_assert_ptr_nonnull(m.key);
+    ck_assert_int_eq(sk_X509_num(m.chain), 1);
+    ck_assert_ptr_nonnull(m.ocsp);
+    ck_assert_uint_gt(m.ocsp_len, 100);
+    conf_tls_material_fini(&m);
+    ck_assert_ptr_null(m.leaf);
+    ck_assert_msg(conf_tls_cert_load(c, 1, 1, &m, err) == 0, "%s", err);
+    ck_assert_int_eq(sk_X509_num(m.chain), 0);
+    ck_assert_ptr_null(m.ocsp);
+    conf_tls_material_fini(&m);
+    ck_assert_msg(conf_tls_ticket_keys_load(c, 1, &keys, &n, err) == 0, "%s", err);
+    ck_assert_uint_eq(n, 2);
+    free(keys);
+
+    /* finishing again reads the files again and changes nothing */
+    ck_assert_msg(conf_finish(c, err) == 0, "%s", err);
+    ck_assert_ptr_null(c->listens[1].tls->ciphers);
+    conf_free(c);
+}
+END_TEST
+
+START_TEST(tls_defaults)
+{
+    struct conf *c = load_ok(T O D);
+    const struct conf_tls *t = c->listens[0].tls;
+
+    ck_assert_uint_eq(t->ncerts, 1);
+    ck_assert_uint_eq(t->certs[0].line, 5);
+    ck_assert_uint_eq(t->certs[0].cert_line, 5);
+    ck_assert_uint_eq(t->protocols, CONF_TLS_V12 | CONF_TLS_V13);
+    ck_assert_ptr_null(t->ciphers);      /* CONF_TLS_CIPHERS */
+    ck_assert_ptr_null(t->ciphersuites); /* CONF_TLS_CIPHERSUITES */
+    ck_assert(t->session_tickets);
+    ck_assert_ptr_null(t->ticket_key_file);
+    ck_assert_uint_eq(t->ticket_key_rotation_s, 12 * 3600);
+    ck_assert_uint_eq(t->session_cache, 20000);
+    ck_assert_uint_eq(t->nalpn, 2);
+    ck_assert_int_eq(t->alpn[0], CONF_ALPN_H2);
+    ck_assert_int_eq(t->alpn[1], CONF_ALPN_HTTP11);
+    ck_assert_uint_eq(t->handshake_timeout_ms, 10000);
+    ck_assert_int_eq(t->ktls, CONF_KTLS_OFF);
+    conf_free(c);
+}
+END_TEST
+
+START_TEST(tls_default_lists_valid)
+{
+    /* the built-in lists pass the checks users' lists get */
+    struct conf *c = load_ok(T "    ciphers: \"" CONF_TLS_CIPHERS "\"\n"
+                               "    ciphersuites: \"" CONF_TLS_CIPHERSUITES "\"\n" O D);
+
+    conf_free(c);
+}
+END_TEST
+
+START_TEST(tls_command_line)
+{
+    static const char *const certs[] = {"a.crt", "a-chain.crt"};
+    static const char *const keys[] = {"a.key", "a.key"};
+    static const char *const bad_keys[] = {"a.key", "b.key"};
+    struct conf *c = conf_new();
+
+    ck_assert_int_eq(conf_add_tls_listen(c, "127.0.0.1:8443", certs, keys, 2, err), 0);
+    ck_assert_int_eq(conf_add_tls_listen(c, "8443", certs, keys, 2, err), -1);
+    ck_assert_str_eq(err, "listen address \"8443\": expected host:port, [IPv6]:port or :port");
+    ck_assert_int_eq(conf_add_origin_url(c, "http://127.0.0.1:9000/b", err), 0);
+    ck_assert_msg(conf_finish(c, err) == 0, "%s", err);
+    ck_assert_uint_eq(c->nlistens, 1);
+    ck_assert_uint_eq(c->listens[0].tls->ncerts, 2);
+    ck_assert_str_eq(c->listens[0].tls->certs[1].cert, "a-chain.crt");
+    ck_assert_uint_eq(c->listens[0].tls->certs[1].line, 0);
+    ck_assert_uint_eq(c->listens[0].tls->nalpn, 2);
+
+    /* no file, no line: the message starts with the key */
+    ck_assert_int_eq(conf_add_tls_listen(c, "127.0.0.1:9443", certs, bad_keys, 2, err), 0);
+    ck_assert_int_eq(conf_finish(c, err), -1);
+    ck_assert_str_eq(err, "listen[1].tls.certificates[1].key: the key in b.key does not match "
+                          "the certificate in a-chain.crt");
+    conf_free(c);
+
+    c = conf_new();
+    ck_assert_int_eq(conf_add_tls_listen(c, "127.0.0.1:8443", certs, keys, 0, err), 0);
+    ck_assert_int_eq(conf_add_origin_url(c, "http://127.0.0.1:9000/b", err), 0);
+    ck_assert_int_eq(conf_finish(c, err), -1);
+    ck_assert_str_eq(err, "listen[0].tls.certificates: missing, expected at least one "
+                          "certificate with its key");
+    conf_free(c);
+}
+END_TEST
+
 /* ------------------------------------------------------------ bad configs */
 
 static const struct bad_case {
@@ -523,7 +876,8 @@ static const struct bad_case {
     {L O_HEAD "  tls_verify: yes\n", "x.yaml:5: origins[0].tls_verify: expected true or false"},
     {L O_HEAD "  tls_verify: \"true\"\n",
      "x.yaml:5: origins[0].tls_verify: expected true or false"},
-    {"listen: [[[[[[[[:80]]]]]]]]\n", "x.yaml:1: listen[0]: expected host:port"},
+    {"listen: [[[[[[[[:80]]]]]]]]\n",
+     "x.yaml:1: listen[0]: expected host:port, or a mapping with address and tls"},
     /* lists */
     {"listen: []\n", "x.yaml:1: listen: expected at least one address"},
     {"origins: []\n", "x.yaml:1: origins: expected at least one origin"},
@@ -531,10 +885,8 @@ static const struct bad_case {
     {"distributions:\n- name: d\n  hosts: []\n",
      "x.yaml:3: distributions[0].hosts: expected at least one host name"},
     /* listen */
-    {"listen: [\"1.2.3.4\"]\n",
-     "x.yaml:1: listen[0]: expected host:port, [IPv6]:port or :port"},
-    {"listen:\n  - \"::1:80\"\n",
-     "x.yaml:2: listen[0]: expected host:port, [IPv6]:port or :port"},
+    {"listen: [\"1.2.3.4\"]\n", "x.yaml:1: listen[0]: expected host:port, [IPv6]:port or :port"},
+    {"listen:\n  - \"::1:80\"\n", "x.yaml:2: listen[0]: expected host:port, [IPv6]:port or :port"},
     {"listen:\n  - 127.0.0.1:0\n",
      "x.yaml:2: listen[0]: expected host:port with a port from 1 to 65535"},
     {"listen:\n  - \":8080\"\n  - 127.0.0.1:65536\n",
@@ -560,7 +912,8 @@ static const struct bad_case {
     {"limits:\n  max_head_bytes: 4g\n",
      "x.yaml:2: limits.max_head_bytes: expected a size from 256 to 64MiB"},
     /* numbers */
-    {"limits:\n  max_headers: 0\n", "x.yaml:2: limits.max_headers: expected a number from 1 to 10000"},
+    {"limits:\n  max_headers: 0\n",
+     "x.yaml:2: limits.max_headers: expected a number from 1 to 10000"},
     {"limits:\n  max_headers: -3\n", "x.yaml:2: limits.max_headers: expected a number"},
     {"limits:\n  max_headers: 1.5\n", "x.yaml:2: limits.max_headers: expected a number"},
     {"limits:\n  max_connections: 4294967296\n",
@@ -681,6 +1034,114 @@ static const struct bad_case {
     {"distributions:\n- pass_amz_meta: 1\n",
      "x.yaml:2: distributions[0].pass_amz_meta: expected true or false"},
     {L O, "x.yaml:1: distributions: at least one distribution required"},
+    /* TLS listeners (files made by tls_files_make) */
+    {"listen:\n- {address: \":443\", tsl: {}}\n", "x.yaml:2: listen[0].tsl: unknown key"},
+    {"listen:\n- address: 8443\n",
+     "x.yaml:2: listen[0].address: expected host:port, [IPv6]:port or :port"},
+    {"listen:\n- tls: {certificates: [{cert: a.crt, key: a.key}]}\n" O D,
+     "x.yaml:2: listen[0].address: missing, expected host:port"},
+    {"listen:\n- address: \":443\"\n  tls: []\n",
+     "x.yaml:3: listen[0].tls: expected a mapping of keys"},
+    {"listen:\n- address: \":443\"\n  tls: {}\n  tls: {}\n",
+     "x.yaml:4: listen[0].tls: duplicate key"},
+    {"listen:\n- address: \":443\"\n  tls:\n    protocols: [TLSv1.3]\n" O D,
+     "x.yaml:4: listen[0].tls.certificates: missing, expected at least one certificate with its "
+     "key"},
+    {"listen:\n- address: \":443\"\n  tls:\n    certificates: []\n",
+     "x.yaml:4: listen[0].tls.certificates: expected at least one certificate"},
+    {"listen:\n- address: \":443\"\n  tls:\n    certificates: [a.crt]\n",
+     "x.yaml:4: listen[0].tls.certificates[0]: expected a mapping of keys (cert, key, ocsp)"},
+    {T "      crt: a.crt\n", "x.yaml:7: listen[0].tls.certificates[0].crt: unknown key"},
+    {T "    sesion_tickets: true\n", "x.yaml:7: listen[0].tls.sesion_tickets: unknown key"},
+    {"listen:\n- address: \":443\"\n  tls:\n    certificates:\n    - cert: a.crt\n" O D,
+     "x.yaml:5: listen[0].tls.certificates[0].key: missing, expected a PEM private key file"},
+    {"listen:\n- address: \":443\"\n  tls:\n    certificates:\n    - key: a.key\n" O D,
+     "x.yaml:5: listen[0].tls.certificates[0].cert: missing, expected a PEM certificate file"},
+    {T_CERT("nosuch.pem", "a.key") O D,
+     "x.yaml:5: listen[0].tls.certificates[0].cert: cannot read nosuch.pem: No such file or "
+     "directory"},
+    {T_CERT("\".\"", "a.key") O D,
+     "x.yaml:5: listen[0].tls.certificates[0].cert: cannot read .: not a regular file"},
+    {T_CERT("junk.pem", "a.key") O D,
+     "x.yaml:5: listen[0].tls.certificates[0].cert: expected a PEM certificate in junk.pem"},
+    {T_CERT("a.key", "a.key") O D,
+     "x.yaml:5: listen[0].tls.certificates[0].cert: expected a PEM certificate in a.key"},
+    {T_CERT("a.crt", "nosuch.key") O D,
+     "x.yaml:6: listen[0].tls.certificates[0].key: cannot read nosuch.key: No such file or "
+     "directory"},
+    {T_CERT("a.crt", "a.crt") O D,
+     "x.yaml:6: listen[0].tls.certificates[0].key: expected a PEM private key in a.crt"},
+    {T_CERT("a.crt", "b.key") O D,
+     "x.yaml:6: listen[0].tls.certificates[0].key: the key in b.key does not match the "
+     "certificate in a.crt"},
+    {T_CERT("a.crt", "enc.key") O D,
+     "x.yaml:6: listen[0].tls.certificates[0].key: the key in enc.key is encrypted; expected an "
+     "unencrypted key (readable by s3edge's user only)"},
+    {T "    - {cert: a-chain.crt, key: b.key}\n" O D,
+     "x.yaml:7: listen[0].tls.certificates[1].key: the key in b.key does not match the "
+     "certificate in a-chain.crt"},
+    {T_CERT("a-chain.crt", "a.key") "      ocsp: junk.pem\n" O D,
+     "x.yaml:7: listen[0].tls.certificates[0].ocsp: expected a DER OCSP response in junk.pem"},
+    {T_CERT("a-chain.crt", "a.key") "      ocsp: nosuch.ocsp\n" O D,
+     "x.yaml:7: listen[0].tls.certificates[0].ocsp: cannot read nosuch.ocsp: No such file or "
+     "directory"},
+    {T_CERT("a-chain.crt", "a.key") "      ocsp: other.ocsp\n" O D,
+     "x.yaml:7: listen[0].tls.certificates[0].ocsp: the OCSP response in other.ocsp is not for "
+     "the certificate in a-chain.crt"},
+    {T_CERT("a-chain.crt", "a.key") "      ocsp: revoked.ocsp\n" O D,
+     "x.yaml:7: listen[0].tls.certificates[0].ocsp: the OCSP response in revoked.ocsp says the "
+     "certificate in a-chain.crt is revoked"},
+    {T_CERT("a-chain.crt", "a.key") "      ocsp: trylater.ocsp\n" O D,
+     "x.yaml:7: listen[0].tls.certificates[0].ocsp: the OCSP response in trylater.ocsp has "
+     "status trylater, expected successful"},
+    {T "    protocols: [TLSv1.1, TLSv1.3]\n",
+     "x.yaml:7: listen[0].tls.protocols[0]: expected TLSv1.2 or TLSv1.3"},
+    {T "    protocols: [SSLv3]\n",
+     "x.yaml:7: listen[0].tls.protocols[0]: expected TLSv1.2 or TLSv1.3"},
+    {T "    protocols:\n    - TLSv1.3\n    - TLSv1.3\n",
+     "x.yaml:9: listen[0].tls.protocols[1]: TLSv1.3 is listed twice"},
+    {T "    protocols: []\n", "x.yaml:7: listen[0].tls.protocols: expected at least one version"},
+    {T "    protocols: TLSv1.3\n",
+     "x.yaml:7: listen[0].tls.protocols: expected a list of TLS versions"},
+    {T "    alpn: [h3]\n", "x.yaml:7: listen[0].tls.alpn[0]: expected h2 or http/1.1"},
+    {T "    alpn: [h2, h2]\n", "x.yaml:7: listen[0].tls.alpn[1]: h2 is listed twice"},
+    {T "    ciphers: NOPE\n" O D,
+     "x.yaml:7: listen[0].tls.ciphers: OpenSSL knows no TLS 1.2 cipher in \"NOPE\""},
+    {T "    ciphers: \"ECDHE-RSA-AES128-GCM-SHA256 AES\"\n",
+     "x.yaml:7: listen[0].tls.ciphers: expected an OpenSSL cipher list without spaces or control "
+     "characters"},
+    {T "    protocols: [TLSv1.3]\n    ciphers: ECDHE-RSA-AES128-GCM-SHA256\n" O D,
+     "x.yaml:8: listen[0].tls.ciphers: set for TLSv1.2, which protocols leaves out"},
+    {T "    protocols: [TLSv1.2]\n    ciphersuites: TLS_AES_128_GCM_SHA256\n" O D,
+     "x.yaml:8: listen[0].tls.ciphersuites: set for TLSv1.3, which protocols leaves out"},
+    {T "    ciphersuites: \"TLS_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256\"\n",
+     "x.yaml:7: listen[0].tls.ciphersuites: expected TLS 1.3 suites separated by ':' "
+     "(TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256, "
+     "TLS_AES_128_CCM_SHA256, TLS_AES_128_CCM_8_SHA256)"},
+    {T "    session_tickets: off\n",
+     "x.yaml:7: listen[0].tls.session_tickets: expected true or false"},
+    {T "    session_tickets: false\n    ticket_key_file: tk2.key\n" O D,
+     "x.yaml:8: listen[0].tls.ticket_key_file: given, but session_tickets is false"},
+    {T "    ticket_key_file: tk50.key\n" O D,
+     "x.yaml:7: listen[0].tls.ticket_key_file: expected 80 bytes per key in tk50.key (made with "
+     "openssl rand 80), found 50 bytes"},
+    {T "    ticket_key_file: tk17.key\n" O D,
+     "x.yaml:7: listen[0].tls.ticket_key_file: expected at most 16 keys of 80 bytes in tk17.key"},
+    {T "    ticket_key_file: tkdup.key\n" O D,
+     "x.yaml:7: listen[0].tls.ticket_key_file: keys 1 and 2 in tkdup.key have the same name "
+     "(their first 16 bytes)"},
+    {T "    ticket_key_file: nosuch.key\n" O D,
+     "x.yaml:7: listen[0].tls.ticket_key_file: cannot read nosuch.key: No such file or directory"},
+    {T "    ticket_key_rotation: 30s\n",
+     "x.yaml:7: listen[0].tls.ticket_key_rotation: expected a duration from 1m to 7d"},
+    {T "    ticket_key_rotation: 8d\n",
+     "x.yaml:7: listen[0].tls.ticket_key_rotation: expected a duration from 1m to 7d"},
+    {T "    session_cache: -1\n", "x.yaml:7: listen[0].tls.session_cache: expected a number"},
+    {T "    handshake_timeout: 0s\n",
+     "x.yaml:7: listen[0].tls.handshake_timeout: expected a duration from 1ms to 10m"},
+    {T "    ktls: maybe\n", "x.yaml:7: listen[0].tls.ktls: expected auto, on or off"},
+    {T "- address: 127.0.0.1:8443\n" O D,
+     "x.yaml:7: listen[1]: \"127.0.0.1:8443\" is already listed"},
 };
 
 START_TEST(bad_config)
@@ -705,7 +1166,8 @@ START_TEST(bad_deep_nesting)
         y[8 + i] = '[';
     y[8 + n] = '\0';
     ck_assert_ptr_null(load(y));
-    ck_assert_str_eq(err, "x.yaml:1: listen[0]: expected host:port");
+    ck_assert_str_eq(err,
+                     "x.yaml:1: listen[0]: expected host:port, or a mapping with address and tls");
     free(y);
 }
 END_TEST
@@ -1157,7 +1619,7 @@ END_TEST
 /* ------------------------------------------------------------ allocation failures */
 
 static const char full_yaml[] =
-    "listen: [\":8080\", \"[::1]:8443\"]\n"
+    "listen: [\":8080\", \"[::1]:8443\", {address: \"127.0.0.1:9443\"}]\n"
     "log: {level: debug, error_log: /tmp/e.log, access_log: \"off\"}\n"
     "cache: {memory_size: 2g, max_object_size: 512KB}\n"
     "origins:\n"
@@ -1268,7 +1730,17 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, virtual_with_bucket_and_port);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("tls");
+    tcase_add_unchecked_fixture(tc, tls_files_make, tls_files_remove);
+    tcase_add_test(tc, tls_every_key_set);
+    tcase_add_test(tc, tls_defaults);
+    tcase_add_test(tc, tls_default_lists_valid);
+    tcase_add_test(tc, tls_command_line);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("errors");
+    /* the TLS cases of bad_cases[] name files made in a temporary directory */
+    tcase_add_unchecked_fixture(tc, tls_files_make, tls_files_remove);
     tcase_add_loop_test(tc, bad_config, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
     tcase_add_test(tc, bad_deep_nesting);
     tcase_add_test(tc, bad_long_key_is_cut);
