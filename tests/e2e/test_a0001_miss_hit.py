@@ -6,6 +6,7 @@ spec: S3's object headers pass, S3's internal ones do not.
 """
 
 import email.utils
+import re
 import time
 
 import harness
@@ -59,11 +60,14 @@ def test_miss_then_hit(s3, edge_s3, get):
             for l in lines] == [("GET", "/" + KEY, "200", "MISS"),
                                 ("GET", "/" + KEY, "200", "HIT")], lines
     for l in lines:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z",
+                            l.get("time", "")), l
         assert l.get("proto") == "HTTP/1.1"
         assert l.get("client", "").startswith("127.0.0.1:")
         assert int(l.get("bytes", "-1")) >= len(data)
         assert float(l.get("dur_ms", "-1")) >= 0
         assert l.get("host") == e.listen
+    assert "listening on %s" % e.listen in e.stderr_text()
 
 
 def test_query_ignored_by_default(s3, edge_s3, get):
