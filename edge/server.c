@@ -20,15 +20,12 @@
 #include "h1.h"
 #include "log.h"
 #include "origin.h"
+#include "tls.h"
 #include "vas.h"
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
-                      struct sockaddr *sa, int salen, void *arg)
+/* Count an accepted connection; at the limit, stop accepting. */
+static void conn_accepted(struct server *s)
 {
-    struct server *s;
-
-    (void)l;
-    CAST_OBJ_NOTNULL(s, arg, SERVER_MAGIC);
     s->nconns++;
     s->stats.conns_accepted++;
     if (s->nconns >= s->conf->max_connections) {
@@ -37,7 +34,52 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
             evconnlistener_disable(s->listeners[i]);
         LOG_W("connection limit %u reached: not accepting", s->conf->max_connections);
     }
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+                      struct sockaddr *sa, int salen, void *arg)
+{
+    struct server *s;
+
+    (void)l;
+    CAST_OBJ_NOTNULL(s, arg, SERVER_MAGIC);
+    conn_accepted(s);
     h1_conn_new(s, fd, sa, salen);
+}
+
+/* A TLS listener: the handshake first (tls.c), then HTTP/1.1 or HTTP/2. */
+static void tls_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                          int salen, void *arg)
+{
+    struct server *s;
+    size_t i;
+
+    CAST_OBJ_NOTNULL(s, arg, SERVER_MAGIC);
+    for (i = 0; i < s->nlisteners && s->listeners[i] != l; i++)
+        continue;
+    AN(i < s->nlisteners && s->tls[i] != NULL);
+    conn_accepted(s);
+    tls_listener_accept(s->tls[i], fd, sa, salen);
+}
+
+/* SIGHUP: certificates, keys, OCSP responses and ticket keys are read
+ * again; a listener whose files are wrong keeps what it had. */
+static void reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *s;
+    char err[CONF_ERR_MAX];
+
+    (void)sig, (void)what;
+    CAST_OBJ_NOTNULL(s, arg, SERVER_MAGIC);
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        if (s->tls[i] == NULL)
+            continue;
+        if (tls_listener_reload(s->tls[i], err, sizeof(err)) == 0)
+            LOG_I("SIGHUP: listen %s: certificates and keys reloaded", s->conf->listens[i].address);
+        else
+            LOG_E("SIGHUP: listen %s: %s; keeping the previous certificates and keys",
+                  s->conf->listens[i].address, err);
+    }
 }
 
 void server_conn_closed(struct server *s)
@@ -89,8 +131,10 @@ struct origin *server_origin(struct server *s, const struct conf_distribution *d
     WRONG("distribution without origin");
 }
 
-static int listen_on(struct server *s, const char *addr, char *err, size_t errlen)
+static int listen_on(struct server *s, size_t idx, char *err, size_t errlen)
 {
+    const char *addr = s->conf->listens[idx].address;
+    struct tls_listener *tl = NULL;
     struct sockaddr_storage ss;
     int sslen = sizeof(ss);
     char host[256];
@@ -112,17 +156,21 @@ static int listen_on(struct server *s, const char *addr, char *err, size_t errle
         snprintf(err, errlen, "listen address \"%s\": not an IP address and port", addr);
         return -1;
     }
+    if (s->conf->listens[idx].tls != NULL && (tl = tls_listener_new(s, idx, err, errlen)) == NULL)
+        return -1;
     struct evconnlistener *l = evconnlistener_new_bind(
-        s->base, accept_cb, s,
+        s->base, tl ? tls_accept_cb : accept_cb, s,
         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 4096,
         (struct sockaddr *)&ss, sslen);
     if (l == NULL) {
         snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+        tls_listener_free(tl);
         return -1;
     }
     evconnlistener_set_error_cb(l, accept_error_cb);
+    s->tls[s->nlisteners] = tl;
     s->listeners[s->nlisteners++] = l;
-    LOG_I("listening on %s", addr);
+    LOG_I("listening on %s%s", addr, tl ? " (TLS)" : "");
     return 0;
 }
 
@@ -149,7 +197,8 @@ struct server *server_new(const struct conf *conf, char *err, size_t errlen)
     s->cache = cache_new(conf->memory_cache_bytes);
     s->origins = calloc(conf->norigins ? conf->norigins : 1, sizeof(*s->origins));
     s->listeners = calloc(conf->nlistens ? conf->nlistens : 1, sizeof(*s->listeners));
-    if (s->cache == NULL || s->origins == NULL || s->listeners == NULL) {
+    s->tls = calloc(conf->nlistens ? conf->nlistens : 1, sizeof(*s->tls));
+    if (s->cache == NULL || s->origins == NULL || s->listeners == NULL || s->tls == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -159,12 +208,17 @@ struct server *server_new(const struct conf *conf, char *err, size_t errlen)
             goto fail;
     }
     for (size_t i = 0; i < conf->nlistens; i++)
-        if (listen_on(s, conf->listens[i].address, err, errlen) < 0)
+        if (listen_on(s, i, err, errlen) < 0)
             goto fail;
     s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
     s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
     if (!s->sig_term || !s->sig_int || evsignal_add(s->sig_term, NULL) < 0 ||
         evsignal_add(s->sig_int, NULL) < 0) {
+        snprintf(err, errlen, "cannot install signal handlers");
+        goto fail;
+    }
+    s->sig_hup = evsignal_new(s->base, SIGHUP, reload_cb, s);
+    if (s->sig_hup == NULL || evsignal_add(s->sig_hup, NULL) < 0) {
         snprintf(err, errlen, "cannot install signal handlers");
         goto fail;
     }
@@ -185,6 +239,11 @@ void server_free(struct server *s)
 {
     if (s == NULL)
         return;
+    /* handshakes in progress end here; handed-over TLS connections keep
+     * their contexts */
+    for (size_t i = 0; i < s->nlisteners; i++)
+        tls_listener_free(s->tls[i]);
+    free(s->tls);
     for (size_t i = 0; i < s->nlisteners; i++)
         evconnlistener_free(s->listeners[i]);
     free(s->listeners);
@@ -198,6 +257,8 @@ void server_free(struct server *s)
         event_free(s->sig_term);
     if (s->sig_int)
         event_free(s->sig_int);
+    if (s->sig_hup)
+        event_free(s->sig_hup);
     if (s->dns)
         evdns_base_free(s->dns, 0);
     if (s->base)

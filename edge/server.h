@@ -17,6 +17,7 @@
 struct event_base;
 struct cache;
 struct origin;
+struct tls_listener;
 
 struct server_stats {
     uint64_t conns_accepted;
@@ -37,8 +38,10 @@ struct server {
     struct cache *cache;
     struct origin **origins; /* parallel to conf->origins */
     struct evconnlistener **listeners;
+    struct tls_listener **tls; /* parallel to listeners; NULL: cleartext */
     size_t nlisteners;
     struct event *sig_term, *sig_int, *sig_pipe;
+    struct event *sig_hup; /* reloads the TLS certificates and ticket keys */
     unsigned nconns;
     time_t date_t;
     char date[HTTP_DATE_LEN + 1];
