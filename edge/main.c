@@ -30,7 +30,12 @@ static void usage(FILE *f)
             "\n"
             "Without a configuration file (one bucket):\n"
             "      --listen ADDR          listen on ADDR, e.g. 127.0.0.1:8080 (repeatable;\n"
-            "                             default 127.0.0.1:8080)\n"
+            "                             default 127.0.0.1:8080 when no --tls-listen)\n"
+            "      --tls-listen ADDR      listen for TLS on ADDR, e.g. :443 (repeatable)\n"
+            "      --tls-cert FILE        PEM certificate (and chain) for the TLS listeners\n"
+            "      --tls-key FILE         its PEM private key; repeat --tls-cert/--tls-key\n"
+            "                             for more names (SNI), the first pair is the\n"
+            "                             default\n"
             "      --origin URL           http://HOST:PORT/BUCKET (path style) or\n"
             "                             https://BUCKET.s3.REGION.amazonaws.com\n"
             "      --region REGION        the bucket's region (default: from the URL,\n"
@@ -69,6 +74,9 @@ enum {
     OPT_CONNECT_TO,
     OPT_FIRST_BYTE_TO,
     OPT_IDLE_TO,
+    OPT_TLS_LISTEN,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
 };
 
 static const struct option longopts[] = {
@@ -91,6 +99,9 @@ static const struct option longopts[] = {
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TO},
     {"first-byte-timeout", required_argument, NULL, OPT_FIRST_BYTE_TO},
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TO},
+    {"tls-listen", required_argument, NULL, OPT_TLS_LISTEN},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {NULL, 0, NULL, 0},
 };
 
@@ -194,11 +205,25 @@ static int apply_overrides(struct conf *c, const struct overrides *ov)
     return 0;
 }
 
+#define MAX_ARGS 16 /* of each repeatable option */
+
+/* Append a repeatable option's value; 0, or -1 when there are too many. */
+static int push_arg(const char **v, size_t *n, const char *opt, const char *val)
+{
+    if (*n == MAX_ARGS) {
+        fprintf(stderr, "s3edge: more than %d --%s options\n", MAX_ARGS, opt);
+        return -1;
+    }
+    v[(*n)++] = val;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *config = NULL, *origin = NULL;
-    const char *listens[16];
-    size_t nlistens = 0;
+    const char *listens[MAX_ARGS], *tls_listens[MAX_ARGS];
+    const char *tls_certs[MAX_ARGS], *tls_keys[MAX_ARGS];
+    size_t nlistens = 0, ntls_listens = 0, ntls_certs = 0, ntls_keys = 0;
     bool test_only = false;
     struct overrides ov;
     char err[CONF_ERR_MAX];
@@ -217,11 +242,20 @@ int main(int argc, char **argv)
                    event_get_version(), OPENSSL_VERSION_TEXT);
             return 0;
         case OPT_LISTEN:
-            if (nlistens == sizeof(listens) / sizeof(listens[0])) {
-                fprintf(stderr, "s3edge: too many --listen addresses\n");
+            if (push_arg(listens, &nlistens, "listen", optarg) < 0)
                 return 1;
-            }
-            listens[nlistens++] = optarg;
+            break;
+        case OPT_TLS_LISTEN:
+            if (push_arg(tls_listens, &ntls_listens, "tls-listen", optarg) < 0)
+                return 1;
+            break;
+        case OPT_TLS_CERT:
+            if (push_arg(tls_certs, &ntls_certs, "tls-cert", optarg) < 0)
+                return 1;
+            break;
+        case OPT_TLS_KEY:
+            if (push_arg(tls_keys, &ntls_keys, "tls-key", optarg) < 0)
+                return 1;
             break;
         case OPT_ORIGIN: origin = optarg; break;
         case OPT_REGION: ov.region = optarg; break;
@@ -252,9 +286,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "s3edge: out of memory\n");
         return 1;
     }
+    if (ntls_certs != ntls_keys || (ntls_listens > 0 && ntls_certs == 0) ||
+        (ntls_listens == 0 && ntls_certs > 0)) {
+        fprintf(stderr, "s3edge: --tls-listen needs --tls-cert FILE --tls-key FILE, in "
+                        "pairs (%zu --tls-listen, %zu --tls-cert, %zu --tls-key)\n",
+                ntls_listens, ntls_certs, ntls_keys);
+        conf_free(c);
+        return 1;
+    }
     if (config != NULL) {
-        if (origin != NULL || nlistens > 0) {
-            fprintf(stderr, "s3edge: --origin and --listen go without -c; "
+        if (origin != NULL || nlistens > 0 || ntls_listens > 0) {
+            fprintf(stderr, "s3edge: --origin, --listen and --tls-listen go without -c; "
                             "put them in the configuration file\n");
             conf_free(c);
             return 1;
@@ -275,11 +317,19 @@ int main(int argc, char **argv)
             conf_free(c);
             return 1;
         }
-        if (nlistens == 0)
+        if (nlistens == 0 && ntls_listens == 0)
             listens[nlistens++] = "127.0.0.1:8080";
         for (size_t i = 0; i < nlistens; i++) {
             if (conf_add_listen(c, listens[i], err) < 0) {
                 fprintf(stderr, "s3edge: --listen: %s\n", err);
+                conf_free(c);
+                return 1;
+            }
+        }
+        for (size_t i = 0; i < ntls_listens; i++) {
+            if (conf_add_tls_listen(c, tls_listens[i], tls_certs, tls_keys, ntls_certs, err) <
+                0) {
+                fprintf(stderr, "s3edge: --tls-listen: %s\n", err);
                 conf_free(c);
                 return 1;
             }

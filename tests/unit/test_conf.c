@@ -829,6 +829,86 @@ START_TEST(tls_command_line)
 }
 END_TEST
 
+/* Replace every `from` in the NUL-terminated buf (room for cap bytes). */
+static void replace_all(char *buf, size_t cap, const char *from, const char *to)
+{
+    size_t fl = strlen(from), tl = strlen(to);
+    char *p = buf;
+
+    while ((p = strstr(p, from)) != NULL) {
+        ck_assert_uint_lt(strlen(buf) - fl + tl, cap);
+        memmove(p + tl, p + fl, strlen(p + fl) + 1);
+        memcpy(p, to, tl);
+        p += tl;
+    }
+}
+
+START_TEST(tls_shipped_example)
+{
+    /* conf/s3edge.yaml documents a TLS listener in comments: uncommented,
+     * with this directory's files for its paths, it loads and holds the
+     * defaults it claims */
+    static const char start[] = "  # - address: \":443\"\n";
+    char path[PATH_MAX], *buf, *out, *line, *save = NULL;
+    size_t cap = 256 * 1024, o = 0;
+    bool in_block = false, seen = false;
+    struct conf *c;
+    const struct conf_tls *t;
+    FILE *f;
+    size_t n;
+
+    conf_path(path, sizeof path, "s3edge.yaml");
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    buf = calloc(1, cap);
+    out = calloc(1, cap);
+    ck_assert(buf != NULL && out != NULL);
+    n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    ck_assert_uint_lt(n, cap - 1);
+    for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        if (!in_block && strncmp(line, start, sizeof start - 2) == 0 &&
+            line[sizeof start - 2] == '\0')
+            in_block = seen = true;
+        else if (in_block && strncmp(line, "  #", 3) != 0)
+            in_block = false;
+        /* "  # - x" -> "  - x", "  #   y" -> "    y" */
+        o += (size_t)snprintf(out + o, cap - o, "%s%s\n", in_block ? "  " : "",
+                              in_block ? line + 4 : line);
+        ck_assert_uint_lt(o, cap);
+    }
+    ck_assert_msg(seen, "no TLS example in s3edge.yaml");
+    replace_all(out, cap, "/etc/s3edge/tls/downloads.example.com.pem", "a-chain.crt");
+    replace_all(out, cap, "/etc/s3edge/tls/downloads.example.com.key", "a.key");
+    replace_all(out, cap, "/etc/s3edge/tls/downloads.example.com.ocsp", "a.ocsp");
+    replace_all(out, cap, "/etc/s3edge/tls/wildcard.cdn.example.com.pem", "a.crt");
+    replace_all(out, cap, "/etc/s3edge/tls/wildcard.cdn.example.com.key", "a.key");
+    c = conf_new();
+    ck_assert_msg(conf_load_string(c, "s3edge.yaml", out, strlen(out), err) == 0, "%s\n%s", err,
+                  out);
+    ck_assert_uint_eq(c->nlistens, 2);
+    t = c->listens[1].tls;
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(c->listens[1].address, ":443");
+    ck_assert_uint_eq(t->ncerts, 2);
+    ck_assert_str_eq(t->certs[0].ocsp, "a.ocsp");
+    ck_assert_uint_eq(t->protocols, CONF_TLS_V12 | CONF_TLS_V13);
+    ck_assert_str_eq(t->ciphers, CONF_TLS_CIPHERS);
+    ck_assert_str_eq(t->ciphersuites, CONF_TLS_CIPHERSUITES);
+    ck_assert(t->session_tickets);
+    ck_assert_ptr_null(t->ticket_key_file);
+    ck_assert_uint_eq(t->ticket_key_rotation_s, 12 * 3600);
+    ck_assert_uint_eq(t->session_cache, 20000);
+    ck_assert_uint_eq(t->nalpn, 2);
+    ck_assert_int_eq(t->alpn[0], CONF_ALPN_H2);
+    ck_assert_uint_eq(t->handshake_timeout_ms, 10000);
+    ck_assert_int_eq(t->ktls, CONF_KTLS_OFF);
+    conf_free(c);
+    free(buf);
+    free(out);
+}
+END_TEST
+
 /* ------------------------------------------------------------ bad configs */
 
 static const struct bad_case {
@@ -1736,6 +1816,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, tls_defaults);
     tcase_add_test(tc, tls_default_lists_valid);
     tcase_add_test(tc, tls_command_line);
+    tcase_add_test(tc, tls_shipped_example);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
