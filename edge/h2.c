@@ -8,9 +8,11 @@
  * H2_DRAIN_NOTICE_MS later, a GOAWAY naming the last stream it serves
  * (RFC 9113 6.8); the streams in flight finish. CLOSING reads nothing more:
  * what nghttp2 still has to say (a GOAWAY) is flushed, bounded by the send
- * timeout, then the connection is freed from its deferred `proc` event,
- * never from inside an nghttp2 or bufferevent callback that returns into it.
- * A connection whose peer is gone (`dead`) skips the flush.
+ * timeout; then the write side is shut and input dropped until the client
+ * closes or H2_LINGER_MS pass (lingering), and the connection is freed from
+ * its deferred `proc` event, never from inside an nghttp2 or bufferevent
+ * callback that returns into it. A connection whose peer is gone (`dead`)
+ * skips the flush and the lingering.
  *
  * Stream lifecycle (h2s_set_state):
  *   REQUEST --request complete--> HEAD --head known--> BODY --EOF/error--> DONE
@@ -56,6 +58,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -86,11 +89,15 @@
  * (it stops reading its ACKs), and SETTINGS entries per frame. */
 #define H2_MAX_OUTBOUND_ACK 256
 #define H2_MAX_SETTINGS_ENTRIES 32
-/* CONTINUATION frames in one header block (CVE-2024-27316 class). */
-#define H2_MAX_CONTINUATIONS 16
+/* CONTINUATION frames in one header block (CVE-2024-27316 class): a
+ * block of max_head_bytes in frames of 4 KiB fits. */
+#define H2_MAX_CONTINUATIONS 8
 /* Between the shutdown notice and the real GOAWAY: about one RTT so that
  * requests already on the wire are not refused (RFC 9113 6.8). */
 #define H2_DRAIN_NOTICE_MS 200
+/* After our last bytes, input is read and dropped for up to this long
+ * before the socket is closed (as h1.c's LINGER_MS). */
+#define H2_LINGER_MS 2000
 
 #define H2_PROTO "HTTP/2.0"
 
@@ -166,6 +173,7 @@ struct h2c {
     enum h2c_state state;
     bool tls;
     bool dead;          /* the peer is gone: free without flushing */
+    bool lingering;     /* CLOSING, output flushed, write side shut */
     bool loop_draining; /* counted by h2_conn_drain_all */
     struct event *proc;  /* deferred flush and free */
     struct event *timer; /* idle, stall, drain and close deadlines; always
@@ -177,6 +185,7 @@ struct h2c {
     uint64_t idle_since_ms;  /* when the last stream ended */
     uint64_t progress_ms;    /* last frame that moved a stream forward */
     uint64_t closing_ms;
+    uint64_t linger_until_ms;
     uint64_t goaway_at_ms;   /* DRAINING: when to send the final GOAWAY */
     struct h2_bucket buckets[FLOOD_N];
     char peer[64];
@@ -249,7 +258,9 @@ static void arm_timer(struct h2c *c)
     uint64_t now = time_mono_ms(), at;
     struct timeval tv;
 
-    if (c->state == H2C_CLOSING)
+    if (c->state == H2C_CLOSING && c->lingering)
+        at = c->linger_until_ms;
+    else if (c->state == H2C_CLOSING)
         at = c->closing_ms + cf->client_send_timeout_ms;
     else if (c->nstreams == 0)
         at = c->idle_since_ms + cf->client_idle_timeout_ms;
@@ -731,6 +742,11 @@ static int on_begin_frame_cb(nghttp2_session *ngh, const nghttp2_frame_hd *hd, v
         if (hd->length == 0)
             spend(c, FLOOD_EMPTY);
         break;
+    case NGHTTP2_PRIORITY:
+        /* counted here: with RFC 7540 priorities off nghttp2 drops
+         * them before on_frame_recv */
+        spend(c, FLOOD_PRIORITY);
+        break;
     case NGHTTP2_CONTINUATION:
         if (++c->ncont > H2_MAX_CONTINUATIONS)
             h2c_calm(c, "CONTINUATION frames");
@@ -879,9 +895,6 @@ static int on_frame_recv_cb(nghttp2_session *ngh, const nghttp2_frame *frame, vo
         if (!(frame->hd.flags & NGHTTP2_FLAG_ACK))
             spend(c, FLOOD_SETTINGS);
         break;
-    case NGHTTP2_PRIORITY:
-        spend(c, FLOOD_PRIORITY);
-        break;
     case NGHTTP2_GOAWAY:
         LOG_D("h2 %s: GOAWAY from the client, error %u", c->peer,
               frame->goaway.error_code);
@@ -961,6 +974,27 @@ static int on_stream_close_cb(nghttp2_session *ngh, int32_t id, uint32_t code, v
 
 /* ------------------------------------------------------------ I/O */
 
+/* nghttp2 refused the input as a whole. A client that does not read its
+ * ACKs (FLOODED) or a session out of memory is dropped; otherwise the
+ * client hears why in a GOAWAY (the other fatal errors are limits it
+ * crossed, such as too many CONTINUATIONs) before the close. */
+static void h2c_recv_failed(struct h2c *c, int err)
+{
+    uint32_t code = NGHTTP2_ENHANCE_YOUR_CALM;
+
+    LOG_I("h2 %s: closing: %s", c->peer, nghttp2_strerror(err));
+    if (err == NGHTTP2_ERR_FLOODED || err == NGHTTP2_ERR_NOMEM) {
+        h2c_abort(c, nghttp2_strerror(err));
+        return;
+    }
+    if (err == NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+        code = NGHTTP2_PROTOCOL_ERROR; /* RFC 9113 3.4 */
+    else if (err == NGHTTP2_ERR_CALLBACK_FAILURE)
+        code = NGHTTP2_INTERNAL_ERROR;
+    nghttp2_session_terminate_session(c->ngh, code);
+    h2c_closing(c);
+}
+
 /* Feed the input to nghttp2 segment by segment, without a pullup. */
 static void h2c_recv(struct h2c *c)
 {
@@ -983,9 +1017,7 @@ static void h2c_recv(struct h2c *c)
             ssize_t r = nghttp2_session_mem_recv(c->ngh, v[i].iov_base, v[i].iov_len);
             if (r < 0) {
                 evbuffer_drain(in, evbuffer_get_length(in));
-                if (r == NGHTTP2_ERR_FLOODED)
-                    LOG_I("h2 %s: flood (ACKs not read): closing", c->peer);
-                h2c_abort(c, nghttp2_strerror((int)r));
+                h2c_recv_failed(c, (int)r);
                 return;
             }
             used += (size_t)r;
@@ -1013,6 +1045,23 @@ static void h2c_flush(struct h2c *c)
         h2c_closing(c);
 }
 
+/* Everything is said: closing now with unread input would make the
+ * kernel send a reset, which can destroy our GOAWAY before the client
+ * has read it (RFC 9113 6.8, RFC 9112 9.6). Half-close, then drop input
+ * until the client closes too, or H2_LINGER_MS pass. */
+static void h2c_linger(struct h2c *c)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+    c->lingering = true;
+    if (fd < 0 || shutdown(fd, SHUT_WR) < 0) {
+        h2c_abort(c, "shutdown failed");
+        return;
+    }
+    c->linger_until_ms = time_mono_ms() + H2_LINGER_MS;
+    arm_timer(c);
+}
+
 static void proc_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct h2c *c;
@@ -1021,8 +1070,12 @@ static void proc_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     CAST_OBJ_NOTNULL(c, arg, H2C_MAGIC);
     h2c_flush(c);
-    if (c->state == H2C_CLOSING && (c->dead || evbuffer_get_length(out(c)) == 0))
+    if (c->state != H2C_CLOSING)
+        return;
+    if (c->dead)
         h2c_free(c);
+    else if (!c->lingering && evbuffer_get_length(out(c)) == 0)
+        h2c_linger(c);
 }
 
 static void readcb(struct bufferevent *bev, void *arg)
@@ -1075,7 +1128,11 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     CAST_OBJ_NOTNULL(c, arg, H2C_MAGIC);
     cf = c->srv->conf;
     if (c->state == H2C_CLOSING) {
-        if (now >= c->closing_ms + cf->client_send_timeout_ms) {
+        if (c->lingering && now >= c->linger_until_ms) {
+            h2c_abort(c, "lingering done");
+            return;
+        }
+        if (!c->lingering && now >= c->closing_ms + cf->client_send_timeout_ms) {
             h2c_abort(c, "closing took too long");
             return;
         }
