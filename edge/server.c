@@ -18,6 +18,7 @@
 
 #include "cache.h"
 #include "h1.h"
+#include "h2.h"
 #include "log.h"
 #include "origin.h"
 #include "tls.h"
@@ -101,6 +102,9 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
     LOG_E("accept: %s", evutil_socket_error_to_string(e));
 }
 
+/* How long HTTP/2 streams in flight may finish after SIGTERM. */
+#define SERVER_DRAIN_MS 3000
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct server *s;
@@ -108,6 +112,15 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
     CAST_OBJ_NOTNULL(s, arg, SERVER_MAGIC);
     LOG_I("signal %d: stopping", (int)sig);
+    /* HTTP/2 clients get a GOAWAY and their streams in flight finish
+     * (RFC 9113 6.8); h2 ends the loop when the last one is gone */
+    if (h2_conn_drain_all(s) > 0) {
+        struct timeval tv = {SERVER_DRAIN_MS / 1000, (SERVER_DRAIN_MS % 1000) * 1000};
+        for (size_t i = 0; i < s->nlisteners; i++)
+            evconnlistener_disable(s->listeners[i]);
+        event_base_loopexit(s->base, &tv);
+        return;
+    }
     event_base_loopexit(s->base, NULL);
 }
 
