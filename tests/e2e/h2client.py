@@ -251,9 +251,12 @@ class RawH2:
     SETTINGS are acknowledged as they arrive, so that only what a test
     sends on purpose is wrong."""
 
-    def __init__(self, port, timeout=10.0, settings=(), trickle=False):
-        """trickle: the preface goes out one byte per write."""
+    def __init__(self, port, timeout=10.0, settings=(), trickle=False,
+                 auto_window=True):
+        """trickle: the preface goes out one byte per write; auto_window:
+        DATA received is given back (WINDOW_UPDATE) as a client would."""
         self.port = port
+        self.auto_window = auto_window
         self.sock = socket.create_connection(("127.0.0.1", port),
                                              timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -314,6 +317,10 @@ class RawH2:
             self.frames.append(f)
             if t == SETTINGS and not fl & ACK:
                 self.send(settings_frame(ack=True))
+            if t == DATA and n and self.auto_window:
+                inc = struct.pack(">I", n)
+                self.send(frame(WINDOW_UPDATE, 0, 0, inc) +
+                          frame(WINDOW_UPDATE, 0, sid & 0x7fffffff, inc))
 
     def read_until(self, pred, timeout=5.0):
         """Read frames until pred(frames) is true, EOF, or the deadline.
