@@ -169,8 +169,9 @@ struct tls_listener {
 };
 
 /* ex_data slots on SSL_CTX: the snapshot (every context of it), and its
- * owner (the default context only, freeing it with the context). */
-static int snap_idx = -1, owner_idx = -1;
+ * owner (the default context only, freeing it with the context). On SSL:
+ * set once the handshake is done. */
+static int snap_idx = -1, owner_idx = -1, ssl_done_idx = -1;
 
 static void snap_free(struct tls_snap *sn)
 {
@@ -203,13 +204,32 @@ static void owner_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, 
         snap_free(ptr);
 }
 
+/*
+ * SSL_free() takes a session out of the cache when the connection did not
+ * send close_notify (OpenSSL's ssl_clear_bad_session()), and HTTP/1.1 and
+ * HTTP/2 close without one. A connection that finished its handshake says
+ * nothing bad about its session, so, as nginx does, it is marked shut down
+ * before that check: SSL_free() frees the ex_data first. Without this, a
+ * TLS 1.2 client without tickets, or TLS 1.3 with session_tickets off,
+ * could never resume.
+ */
+static void ssl_done_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                             void *argp)
+{
+    (void)ad, (void)idx, (void)argl, (void)argp;
+    if (parent != NULL && ptr != NULL)
+        SSL_set_shutdown(parent, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+}
+
 static int ex_indexes(void)
 {
     if (snap_idx < 0)
         snap_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     if (owner_idx < 0)
         owner_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, owner_free_cb);
-    return snap_idx < 0 || owner_idx < 0 ? -1 : 0;
+    if (ssl_done_idx < 0)
+        ssl_done_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_done_free_cb);
+    return snap_idx < 0 || owner_idx < 0 || ssl_done_idx < 0 ? -1 : 0;
 }
 
 static struct tls_snap *ssl_snap(SSL *ssl)
@@ -874,6 +894,8 @@ static void hs_event_cb(struct bufferevent *bev, short what, void *arg)
         if (SSL_session_reused(ssl))
             h->tl->stats.resumed++;
         note_ktls(ssl);
+        /* marks it established for ssl_done_free_cb; (void *)1 is no pointer */
+        SSL_set_ex_data(ssl, ssl_done_idx, (void *)1);
         SSL_get0_alpn_selected(ssl, &proto, &proto_len);
         LOG_D("client %s: TLS %s %s%s, ALPN %.*s", h->peer, SSL_get_version(ssl),
               SSL_get_cipher_name(ssl), SSL_session_reused(ssl) ? ", resumed" : "",
