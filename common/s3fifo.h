@@ -18,6 +18,13 @@
  * One-hit wonders thus leave through the small queue without disturbing
  * the main one, which is what makes S3-FIFO resist scans.
  *
+ * Sizes: an entry may be as large as the whole budget. One larger than the
+ * small queue's share still enters the small queue (the authors' simulator
+ * refuses those; with blocks as entries that only matters for budgets of a
+ * few blocks). The ghost costs about 40 bytes per remembered hash, outside
+ * the budget, and remembers at most about as many hashes as the main queue
+ * holds entries (or ghost_max).
+ *
  * The entry embeds a struct s3fifo_node; the caller keeps its own index
  * (key -> entry) and gives each entry a 64-bit hash of its key. Victims are
  * handed back through the on_evict callback. Removal of any entry (purge,
