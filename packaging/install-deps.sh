@@ -9,7 +9,7 @@ PKGS=(
     libevent-dev libssl-dev libnghttp2-dev libhiredis-dev libyaml-dev check
     # tests and demo: origin (s3rver on Node.js behind a SigV4 gate using
     # botocore), clients, fuzzing
-    python3 python3-pytest python3-botocore awscli curl ca-certificates
+    python3 python3-pytest python3-botocore python3-h2 awscli curl ca-certificates
     nghttp2-client aria2 wget clang libclang-rt-14-dev procps
 )
 
