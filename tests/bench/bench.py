@@ -22,6 +22,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -241,8 +242,10 @@ class Server:
         self.env = env
         self.proc = None
         self.restarts = 0
+        self.killed_for = None
 
     def start(self, wait_s=20):
+        self.killed_for = None
         err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
                                      stdout=err, stderr=err,
@@ -285,6 +288,10 @@ class Server:
             self.proc.wait(timeout=10)
 
 
+class MemoryRunaway(Exception):
+    """A server's RSS passed the bench's safety limit and it was killed."""
+
+
 class Variant:
     def __init__(self, name, need, metrics, fn, systems=None, check=None):
         self.name = name
@@ -318,6 +325,10 @@ class Bench:
         self.caps = self.read_caps()
         self.nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         self.digests = {}
+        self.peak_rss = {}
+        # A server that outgrows its budget this much is killed before it
+        # can take the machine down; the report says so.
+        self.rss_limit_kib = 3 * self.budget_mib * 1024
         self.cpu_at_start = all_cpu()
         self.busy_at_start = machine_busy_ticks()
         self.own_at_start = own_ticks()
@@ -578,11 +589,47 @@ class Bench:
         finally:
             c.close()
 
+    def guard(self, system):
+        """Tracks the server's peak RSS; raises if the watchdog killed it."""
+        srv = self.server_of(system)
+        if srv is not None and srv.alive():
+            r = rss_kib(srv.pids())
+            self.peak_rss[system] = max(self.peak_rss.get(system, 0), r)
+        if srv is not None and srv.killed_for is not None:
+            raise MemoryRunaway(srv.killed_for)
+
+    def watchdog(self, stop):
+        """Kills any server whose RSS passes the limit, all run long.
+
+        A server that keeps fetching after its clients left can grow
+        between measurements too; this keeps the machine alive whatever
+        happens, and the kill is reported.
+        """
+        while not stop.wait(0.5):
+            for name, srv in list(self.servers.items()):
+                if srv.proc is None or not srv.alive():
+                    continue
+                r = rss_kib(srv.pids())
+                if r <= self.rss_limit_kib:
+                    continue
+                srv.killed_for = (
+                    "RSS reached %.1f GiB, past the bench's limit of %.1f "
+                    "GiB (3 x the %d MiB cache budget): killed" % (
+                        r / 1048576.0, self.rss_limit_kib / 1048576.0,
+                        self.budget_mib))
+                try:
+                    os.killpg(srv.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                self.notes.append("%s: %s" % (name, srv.killed_for))
+                log("%s: %s" % (name, srv.killed_for))
+
     def settle(self, label, max_s, quiet_s=0.5):
         """Waits until the origin has nothing in flight for this system."""
         end = time.monotonic() + max_s
         last, since = None, time.monotonic()
         while time.monotonic() < end:
+            self.guard(label)
             st = self.origin_stats()[label]
             if st["active"] == 0 and st["bytes"] == last and \
                     time.monotonic() - since >= quiet_s:
@@ -591,6 +638,24 @@ class Bench:
                 last, since = st["bytes"], time.monotonic()
             time.sleep(0.1)
         return self.origin_stats()[label]
+
+    def after_cold(self, system, st, waited_s):
+        """Restarts a system still pulling from the origin after a run.
+
+        Its leftover transfers would load the machine during the next
+        system's measurement; the report names it.
+        """
+        if st["active"] == 0:
+            return
+        msg = "%s still had %d origin transfers in flight %d s after its " \
+              "clients finished (origin total so far %.0f MiB); restarted " \
+              "so that they do not load the next measurement" % (
+                  system, st["active"], waited_s, st["bytes"] / MiB)
+        self.notes.append(msg)
+        log(msg)
+        srv = self.server_of(system)
+        srv.stop()
+        srv.start(wait_s=60)
 
     def quiet_origin(self, label, max_s=30):
         """Origin counters once nothing of this system is in flight there.
@@ -762,15 +827,30 @@ class Bench:
             status = "errors"
         return status, m
 
-    def burst(self, port, path, n, timeout, headers=()):
-        cmd = [os.path.join(self.build, "burst"), "-p", str(port), "-u",
-               path, "-c", str(n), "-t", str(timeout)]
+    def burst(self, system, path, n, timeout, headers=()):
+        cmd = [os.path.join(self.build, "burst"), "-p",
+               str(self.port(system)), "-u", path, "-c", str(n), "-t",
+               str(timeout)]
         for h in headers:
             cmd += ["-H", h]
-        rc, out, err = run(cmd, timeout + 30)
-        if rc != 0:
-            raise RuntimeError("burst rc=%d: %s" % (rc, err[-300:]))
-        return json.loads(out)
+        out_path = os.path.join(self.work, "burst.out")
+        with open(out_path, "w") as out:
+            p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE,
+                                 start_new_session=True)
+            self.note_pid(p.pid)
+            end = time.monotonic() + timeout + 30
+            try:
+                while p.poll() is None and time.monotonic() < end:
+                    self.guard(system)
+                    time.sleep(0.25)
+            finally:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+                err = p.communicate()[1].decode(errors="replace")
+        if p.returncode != 0:
+            raise RuntimeError("burst rc=%d: %s" % (p.returncode, err[-300:]))
+        with open(out_path) as f:
+            return json.loads(f.read())
 
     # ----------------------------------------------------------- scenarios
 
@@ -816,6 +896,7 @@ class Bench:
                 if t < 0.3 * dur or t > dur:
                     continue
                 pids = srv.pids() or pids
+                self.guard(system)
                 r, e = rss_kib(pids), established(port)
                 k = socket_fds(pids) - base_socks
                 samples.append((round(t, 1), r, e, k))
@@ -853,14 +934,17 @@ class Bench:
     def sc_cold_coalesce(self, system, rnd):
         path = "/cold/%s-r%d-%s/100M" % (self.run_id, rnd, system)
         before = self.quiet_origin(system)
-        res = self.burst(self.port(system), path, 200, 60)
+        self.peak_rss[system] = 0
+        res = self.burst(system, path, 200, 60)
         after = self.settle(system, 20)
+        self.after_cold(system, after, 20)
         reqs = res["requests"]
         ok = [r for r in reqs if r["complete"] and r["status"] == 200 and
               r["bytes"] == 100 * MiB]
         m = {"clients": len(reqs), "ok_clients": len(ok),
              "origin_requests": after["requests"] - before["requests"],
-             "origin_mib": (after["bytes"] - before["bytes"]) / MiB}
+             "origin_mib": (after["bytes"] - before["bytes"]) / MiB,
+             "peak_rss_mib": self.peak_rss.get(system, 0) / 1024.0}
         if ok:
             ttfb = [r["ttfb_ms"] for r in ok]
             ttlb = [r["ttlb_ms"] for r in ok]
@@ -881,14 +965,16 @@ class Bench:
     def sc_cold_range(self, system, rnd):
         path = "/range-cold/%s-r%d-%s/1G" % (self.run_id, rnd, system)
         before = self.quiet_origin(system)
-        res = self.burst(self.port(system), path, 1, 40,
-                         ["Range: " + RANGE_900M])
+        self.peak_rss[system] = 0
+        res = self.burst(system, path, 1, 40, ["Range: " + RANGE_900M])
         after = self.settle(system, 20, quiet_s=1.0)
+        self.after_cold(system, after, 20)
         r = res["requests"][0]
         m = {"status": r["status"], "bytes": r["bytes"],
              "ttfb_ms": r["ttfb_ms"], "latency_ms": r["ttlb_ms"],
              "origin_requests": after["requests"] - before["requests"],
-             "origin_mib": (after["bytes"] - before["bytes"]) / MiB}
+             "origin_mib": (after["bytes"] - before["bytes"]) / MiB,
+             "peak_rss_mib": self.peak_rss.get(system, 0) / 1024.0}
         good = r["complete"] and r["status"] == 206 and r["bytes"] == MiB
         if not good:
             m["error"] = "status %d, %d bytes, complete=%s" % (
@@ -971,7 +1057,8 @@ class Bench:
                     ("ttfb_p50_ms", "TTFB p50 ms", "down"),
                     ("ttfb_p99_ms", "TTFB p99 ms", "down"),
                     ("ttlb_p50_ms", "last byte p50 ms", "down"),
-                    ("ttlb_max_ms", "last byte, all done ms", "down")],
+                    ("ttlb_max_ms", "last byte, all done ms", "down"),
+                    ("peak_rss_mib", "server peak RSS MiB", "info")],
                     self.sc_cold_coalesce),
             ]),
             "cold-range": dict(systems=four, warm=[], variants=[
@@ -979,7 +1066,9 @@ class Bench:
                         "range-cache", [
                             ("latency_ms", "latency ms", "down"),
                             ("origin_mib", "origin MiB", "down"),
-                            ("origin_requests", "origin requests", "info")],
+                            ("origin_requests", "origin requests", "info"),
+                            ("peak_rss_mib", "server peak RSS MiB",
+                             "info")],
                         self.sc_cold_range),
             ]),
             "warm-range": dict(systems=four, warm=[warm_1g], variants=[
@@ -1048,11 +1137,19 @@ class Bench:
             t0 = time.monotonic()
             try:
                 rec["status"], rec["metrics"] = variant.fn(system, rnd)
+            except MemoryRunaway as e:
+                rec["status"], rec["reason"] = "over memory", str(e)
+                self.notes.append("%s / %s / %s round %d: %s" % (
+                    scenario, variant.name, system, rnd, e))
             except (OSError, RuntimeError, ValueError, KeyError,
                     http.client.HTTPException) as e:
                 rec["status"], rec["metrics"] = "failed", {"error": str(e)}
             rec["seconds"] = round(time.monotonic() - t0, 2)
-            if srv is not None and not srv.alive():
+            if srv is not None and srv.killed_for is not None and \
+                    rec["status"] != "over memory":
+                rec["status"], rec["reason"] = "over memory", srv.killed_for
+            elif srv is not None and not srv.alive() and \
+                    rec["status"] != "over memory":
                 rec["status"] = "crashed"
                 rec["reason"] = "exit %s; stderr tail: %s" % (
                     srv.proc.poll(), " | ".join(srv.stderr_tail(8)))
@@ -1510,8 +1607,12 @@ def main():
 
     signal.signal(signal.SIGTERM, on_signal)
     rc = 0
+    stop_watch = threading.Event()
+    watch = threading.Thread(target=bench.watchdog, args=(stop_watch,),
+                             daemon=True)
     try:
         bench.setup()
+        watch.start()
         bench.run_scenarios(names)
         if not args.no_profile:
             bench.profile()
@@ -1526,6 +1627,7 @@ def main():
         log("interrupted")
         rc = 130
     finally:
+        stop_watch.set()
         bench.stop_all()
     elapsed = time.monotonic() - bench.started
     if rc:
