@@ -736,6 +736,9 @@ static void dist_init(struct conf_distribution *d)
     memset(d, 0, sizeof *d);
     d->query = CONF_QUERY_IGNORE;
     d->default_ttl_s = 86400;
+    d->max_ttl_s = UINT_MAX; /* unset: 365 days, or default_ttl if longer */
+    d->negative_ttl_404_s = 10;
+    d->negative_ttl_403_s = 10;
     d->pass_amz_meta = true;
 }
 
@@ -1652,6 +1655,16 @@ static const struct field dist_fields[] = {
     {"query_string", f_enum, offsetof(struct conf_distribution, query), 0, 0, &query_policies, NULL},
     {"default_ttl", f_duration_s, offsetof(struct conf_distribution, default_ttl_s),
      0, 3650 * DAY_MS, NULL, NULL},
+    {"min_ttl", f_duration_s, offsetof(struct conf_distribution, min_ttl_s),
+     0, 3650 * DAY_MS, NULL, NULL},
+    {"max_ttl", f_duration_s, offsetof(struct conf_distribution, max_ttl_s),
+     0, 3650 * DAY_MS, NULL, NULL},
+    {"heuristic_max_ttl", f_duration_s, offsetof(struct conf_distribution, heuristic_max_s),
+     0, 3650 * DAY_MS, NULL, NULL},
+    {"negative_ttl_404", f_duration_s, offsetof(struct conf_distribution, negative_ttl_404_s),
+     0, 1 * DAY_MS, NULL, NULL},
+    {"negative_ttl_403", f_duration_s, offsetof(struct conf_distribution, negative_ttl_403_s),
+     0, 1 * DAY_MS, NULL, NULL},
     {"pass_amz_meta", f_bool, offsetof(struct conf_distribution, pass_amz_meta), 0, 0, NULL, NULL},
 };
 static const struct map_spec dist_map = {dist_fields, ARRAY_LEN(dist_fields)};
@@ -2589,6 +2602,13 @@ static int finish_dists(struct conf *c, struct dupent *onames, char *err)
             return fail(err, NULL, 0, "out of memory");
         if (d->nhosts == 0 && dist_add_host(d, "*", d->line) != 0)
             return fail(err, NULL, 0, "out of memory");
+        if (d->max_ttl_s == UINT_MAX)
+            d->max_ttl_s = d->default_ttl_s > 365u * 86400 ? d->default_ttl_s : 365u * 86400;
+        if (d->min_ttl_s > d->default_ttl_s || d->default_ttl_s > d->max_ttl_s)
+            return fail(err, file, d->line,
+                        "distributions[%zu]: expected min_ttl <= default_ttl <= max_ttl "
+                        "(%u, %u, %u seconds)",
+                        i, d->min_ttl_s, d->default_ttl_s, d->max_ttl_s);
     }
 
     v = calloc(c->ndists, sizeof *v);

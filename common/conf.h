@@ -148,6 +148,13 @@ struct conf_distribution {
     char *key_prefix;      /* prepended to keys in the bucket, default "" */
     enum conf_query_policy query;
     unsigned default_ttl_s; /* default 86400 when S3 sends no Cache-Control */
+    /* TTL clamps in the manner of CloudFront cache policies (seconds):
+     * min_ttl <= default_ttl <= max_ttl; see common/freshness.h */
+    unsigned min_ttl_s;       /* default 0 */
+    unsigned max_ttl_s;       /* default 365 days (or default_ttl when longer) */
+    unsigned heuristic_max_s; /* 10 % of Date - Last-Modified, capped; 0 (default): off */
+    unsigned negative_ttl_404_s; /* how long S3's 404 is cached, default 10 s; 0: not */
+    unsigned negative_ttl_403_s; /* the same for 403, default 10 s */
     bool pass_amz_meta;    /* pass x-amz-meta-* to clients, default true */
     unsigned line;         /* source lines, for messages; 0 when not from a file */
     unsigned origin_line;

@@ -29,11 +29,15 @@ uint64_t time_mono_us(void)
 void http_date_format(time_t t, char *out)
 {
     struct tm tm;
+    char buf[64]; /* room for any int, so the compiler sees no truncation */
 
     gmtime_r(&t, &tm);
-    snprintf(out, HTTP_DATE_LEN + 1, "%s, %02d %s %04d %02d:%02d:%02d GMT",
-             wday[tm.tm_wday % 7], tm.tm_mday, mon[tm.tm_mon % 12],
-             (tm.tm_year + 1900) % 10000, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+             wday[tm.tm_wday % 7], tm.tm_mday % 100, mon[tm.tm_mon % 12],
+             (tm.tm_year + 1900) % 10000, tm.tm_hour % 100, tm.tm_min % 100,
+             tm.tm_sec % 100);
+    memcpy(out, buf, HTTP_DATE_LEN);
+    out[HTTP_DATE_LEN] = '\0';
 }
 
 static int month_index(const char *s)

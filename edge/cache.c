@@ -460,14 +460,38 @@ static struct obj *index_find(struct cache *c, const char *key, size_t n, uint64
     return NULL;
 }
 
+int64_t obj_resident(const struct obj *o, uint64_t now_ms)
+{
+    return now_ms > o->resp_mono_ms ? (int64_t)((now_ms - o->resp_mono_ms) / 1000u) : 0;
+}
+
+enum fresh_state obj_fresh_state(const struct obj *o, uint64_t now_ms)
+{
+    return fresh_state(&o->fd, obj_resident(o, now_ms));
+}
+
+bool obj_has_validator(const struct obj *o)
+{
+    return !o->negative && (o->fresp.has_etag || o->fresp.has_last_modified);
+}
+
+/* still worth keeping: fresh, within a stale window, or revalidatable */
+static bool obj_usable(const struct obj *o, uint64_t now_ms)
+{
+    int64_t r = obj_resident(o, now_ms);
+
+    return fresh_state(&o->fd, r) != FRESH_STALE || obj_has_validator(o) ||
+           fresh_stale_if_error(&o->fd, r);
+}
+
 struct obj *cache_lookup(struct cache *c, const char *key, size_t key_len, uint64_t now_ms)
 {
     struct obj *o;
 
     CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
     o = index_find(c, key, key_len, key_hash(c, key, key_len));
-    if (o != NULL && now_ms >= o->expires_ms) {
-        index_unlink(c, o); /* expired: the next fill replaces it */
+    if (o != NULL && !obj_usable(o, now_ms)) {
+        index_unlink(c, o); /* dead: the next fill replaces it */
         o = NULL;
     }
     if (o == NULL) {

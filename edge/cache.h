@@ -30,6 +30,8 @@
 #include <sys/queue.h>
 #include <time.h>
 
+#include "freshness.h"
+
 struct chunk;
 struct obj;
 struct obj_reader;
@@ -79,8 +81,16 @@ struct obj {
     struct obj_hdr *hdrs;    /* headers to pass on */
     unsigned nhdrs;
     char *hdr_blob;
-    time_t date;             /* when the origin answered (wall clock), for Age */
-    uint64_t expires_ms;     /* fresh until (monotonic ms: a TTL of 1 s means 1 s) */
+    time_t date;             /* when the origin answered (wall clock) */
+    /* freshness (RFC 9111, common/freshness.h): the parsed response, the
+     * decision, and when the response arrived on the monotonic clock;
+     * "resident" time is measured from there so a TTL of 1 s means 1 s */
+    struct fresh_resp fresp;
+    struct fresh_decision fd;
+    uint64_t resp_mono_ms;
+    bool negative;           /* a cached 404/403 (error_body, fd.lifetime = its TTL) */
+    bool not_modified;       /* a 304 answering our revalidation */
+    bool revalidating;       /* a revalidation of this object is in flight */
 
     /* body */
     struct chunk *head, *tail;
@@ -167,9 +177,16 @@ struct cache_stats {
 
 struct cache *cache_new(uint64_t budget_bytes);
 void cache_free(struct cache *c);
-/* A fresh object for key, with a reference for the caller, or NULL.
- * An expired object is dropped from the index. now_ms: time_mono_ms(). */
+/* The stored object for key, with a reference for the caller, or NULL.
+ * It may be stale (obj_fresh_state says how); an object that can be
+ * neither served nor revalidated any more is dropped from the index.
+ * now_ms: time_mono_ms(). */
 struct obj *cache_lookup(struct cache *c, const char *key, size_t key_len, uint64_t now_ms);
+/* Seconds since the response arrived, and its freshness state then. */
+int64_t obj_resident(const struct obj *o, uint64_t now_ms);
+enum fresh_state obj_fresh_state(const struct obj *o, uint64_t now_ms);
+/* Whether a stale object can be revalidated (it has a validator). */
+bool obj_has_validator(const struct obj *o);
 /* Insert a complete object (takes a reference of its own); replaces an
  * older object under the same key; evicts least recently used objects to
  * stay within the budget. Returns false when the object cannot fit. */

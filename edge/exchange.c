@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -79,6 +80,45 @@ static char *dupn(const char *p, size_t n)
     return s;
 }
 
+/* Keep the precondition fields (RFC 9110 13.1) for evaluation against the
+ * response; everything else of the request head is gone after the step. */
+static int copy_conditionals(struct exchange *x, const struct http1_header *h, unsigned n)
+{
+    static const char *const names[] = {"if-match", "if-none-match", "if-modified-since",
+                                        "if-unmodified-since"};
+    size_t total = 0;
+    unsigned i, j;
+
+    for (i = 0; i < n; i++)
+        for (j = 0; j < ARRAY_LEN(names); j++)
+            if (h[i].name_len == strlen(names[j]) &&
+                strncasecmp(h[i].name, names[j], h[i].name_len) == 0)
+                total += h[i].value_len + 1;
+    if (total == 0)
+        return 0;
+    x->cond_blob = malloc(total);
+    if (x->cond_blob == NULL)
+        return EDGE_ENOMEM;
+    char *p = x->cond_blob;
+    for (i = 0; i < n; i++)
+        for (j = 0; j < ARRAY_LEN(names); j++) {
+            if (h[i].name_len != strlen(names[j]) ||
+                strncasecmp(h[i].name, names[j], h[i].name_len) != 0)
+                continue;
+            if (x->ncond == ARRAY_LEN(x->cond))
+                break; /* one field line each is what clients send */
+            memcpy(p, h[i].value, h[i].value_len);
+            p[h[i].value_len] = '\0';
+            x->cond[x->ncond].name = names[j];
+            x->cond[x->ncond].name_len = strlen(names[j]);
+            x->cond[x->ncond].value = p;
+            x->cond[x->ncond].value_len = h[i].value_len;
+            x->ncond++;
+            p += h[i].value_len + 1;
+        }
+    return 0;
+}
+
 int exchange_set_fields(struct exchange *x, const struct exchange_req *r,
                         const char *proto, const char *client)
 {
@@ -96,7 +136,7 @@ int exchange_set_fields(struct exchange *x, const struct exchange_req *r,
     if (!x->method_str || !x->host || !x->path || (r->query && !x->query) ||
         (r->range && !x->range))
         return EDGE_ENOMEM;
-    return 0;
+    return copy_conditionals(x, r->headers, r->nheaders);
 }
 
 int exchange_set_request(struct exchange *x, const struct http1_request *req,
@@ -115,6 +155,8 @@ int exchange_set_request(struct exchange *x, const struct http1_request *req,
         .query_len = req->query_len,
         .range = rg ? rg->value : NULL,
         .range_len = rg ? rg->value_len : 0,
+        .headers = req->headers,
+        .nheaders = req->nheaders,
     };
     return exchange_set_fields(x, &r, proto, client);
 }
@@ -126,7 +168,19 @@ const char *exchange_cache_name(const struct exchange *x)
     case XC_MISS: return "MISS";
     case XC_PASS: return "PASS";
     case XC_ERROR: return "ERROR";
+    case XC_REFRESH: return "REFRESH_HIT";
     default: return "-";
+    }
+}
+
+const char *exchange_xcache(const struct exchange *x)
+{
+    switch (x->cache) {
+    case XC_HIT: return "Hit from s3edge";
+    case XC_MISS: return "Miss from s3edge";
+    case XC_PASS: return "Pass from s3edge";
+    case XC_REFRESH: return "RefreshHit from s3edge";
+    default: return NULL;
     }
 }
 
@@ -217,14 +271,33 @@ void exchange_start(struct exchange *x)
          * later issue serves them from cache */
         fr.range = x->range;
     } else {
-        struct obj *hit = cache_lookup(x->srv->cache, ckey, (size_t)kl, time_mono_ms());
-        if (hit != NULL) {
+        uint64_t now_ms = time_mono_ms();
+        struct obj *hit = cache_lookup(x->srv->cache, ckey, (size_t)kl, now_ms);
+        enum fresh_state st = hit ? obj_fresh_state(hit, now_ms) : FRESH_STALE;
+        if (hit != NULL && (st != FRESH_STALE || hit->negative)) {
+            if (st == FRESH_STALE_SWR && !hit->revalidating) {
+                /* RFC 5861 3: serve the stale copy now, refresh it in the
+                 * background (one revalidation per object at a time) */
+                fr.reval = hit;
+                struct obj *bg = fill_start(x->srv, &fr);
+                if (bg != NULL)
+                    obj_unref(bg); /* the fill holds its own */
+                fr.reval = NULL;
+            }
             x->cache = XC_HIT;
+            x->stale_served = st == FRESH_STALE_SWR;
             x->srv->stats.hits++;
             attach(x, hit);
             return;
         }
-        fr.head = x->method == HTTP1_M_HEAD;
+        if (hit != NULL) {
+            /* stale: revalidate with a conditional GET (RFC 9111 4.3.1);
+             * the stored copy is kept for a 304 or for stale-if-error */
+            fr.reval = hit;
+            x->stale = hit;
+        } else {
+            fr.head = x->method == HTTP1_M_HEAD;
+        }
     }
     struct obj *o = fill_start(x->srv, &fr);
     if (o == NULL) {
@@ -247,6 +320,24 @@ bool exchange_head_ready(struct exchange *x)
         obj_reader_park(&x->rd);
         return false;
     }
+    if (x->stale != NULL) {
+        struct obj *st = x->stale;
+        bool use_stale = o->not_modified;
+        if (!use_stale && o->error_body && o->status >= 500) {
+            /* RFC 5861 4: stale-if-error */
+            use_stale = fresh_stale_if_error(&st->fd, obj_resident(st, time_mono_ms()));
+            x->stale_served = use_stale;
+        }
+        if (use_stale) {
+            obj_reader_fini(&x->rd);
+            x->reading = false;
+            x->stale = NULL;
+            x->revalidated = o->not_modified;
+            x->cache = o->not_modified ? XC_REFRESH : XC_HIT;
+            attach(x, st); /* takes over the reference x->stale held */
+            o = x->o;
+        }
+    }
     if (o->state == OBJ_FAILED && o->status == 0) {
         set_error(x, 502, error_text(502));
         return true;
@@ -254,10 +345,29 @@ bool exchange_head_ready(struct exchange *x)
     x->status = o->status;
     if (o->error_body) {
         x->err_text = error_text(o->status);
-        x->cache = o->status == 416 ? XC_PASS : XC_ERROR;
+        if (x->cache != XC_HIT) /* a cached 404/403 is a hit */
+            x->cache = o->status == 416 ? XC_PASS : XC_ERROR;
         return true;
     }
-    if (x->cache != XC_HIT) {
+    if (x->ncond > 0 && o->status == 200 && x->range == NULL) {
+        /* the client's preconditions against what we serve (RFC 9110
+         * 13.2: evaluated by the cache for a stored response) */
+        const char *etag = obj_find_hdr(o, "etag");
+        struct fresh_validators v = {
+            .etag = etag,
+            .etag_len = etag ? strlen(etag) : 0,
+            .has_last_modified = o->fresp.has_last_modified,
+            .last_modified = o->fresp.last_modified,
+        };
+        enum fresh_cond c = fresh_cond_eval(x->method, x->cond, x->ncond, &v);
+        if (c == FRESH_COND_NOT_MODIFIED) {
+            x->status = 304;
+        } else if (c == FRESH_COND_PRECONDITION_FAILED) {
+            x->status = 412;
+            x->err_text = "412 Precondition Failed\n";
+        }
+    }
+    if (x->cache != XC_HIT && x->cache != XC_REFRESH) {
         /* a range, or a body we will not store, passes; a HEAD miss
          * is a miss even though nothing is stored from it */
         bool pass = x->range != NULL || (o->transient && x->method != HTTP1_M_HEAD);
@@ -272,6 +382,8 @@ bool exchange_head_ready(struct exchange *x)
 
 int64_t exchange_body_length(const struct exchange *x)
 {
+    if (x->status == 304)
+        return -1; /* RFC 9110 15.4.5: no Content-Length of the 200 */
     if (x->err_text != NULL)
         return (int64_t)strlen(x->err_text);
     return x->o ? x->o->length : 0;
@@ -284,10 +396,27 @@ bool exchange_has_body(const struct exchange *x)
 
 long exchange_age(const struct exchange *x)
 {
-    if (x->cache != XC_HIT || x->o == NULL)
+    if ((x->cache != XC_HIT && x->cache != XC_REFRESH) || x->o == NULL)
         return -1;
-    time_t now = time(NULL);
-    return now > x->o->date ? (long)(now - x->o->date) : 0;
+    int64_t resident = obj_resident(x->o, time_mono_ms());
+    /* RFC 9111 4.2.3 current_age, or residence for our own negative entries */
+    int64_t age = x->o->negative ? resident : fresh_age(&x->o->fd, resident);
+    return age > 0 ? (long)age : 0;
+}
+
+bool exchange_pass_header(const struct exchange *x, const struct obj_hdr *h)
+{
+    static const char *const keep304[] = {"etag", "last-modified", "cache-control",
+                                          "expires"};
+    if (x->status == 304) {
+        for (size_t i = 0; i < ARRAY_LEN(keep304); i++)
+            if (strcasecmp(h->name, keep304[i]) == 0)
+                return true;
+        return false;
+    }
+    if (x->err_text != NULL)
+        return strcasecmp(h->name, "content-range") == 0;
+    return true;
 }
 
 /* logfmt value: quoted, with quotes, backslashes and controls escaped */
@@ -350,6 +479,9 @@ void exchange_free(struct exchange *x)
     x->srv->stats.bytes_out += x->bytes_sent;
     if (x->reading)
         obj_reader_fini(&x->rd);
+    if (x->stale)
+        obj_unref(x->stale);
+    free(x->cond_blob);
     event_free(x->wake_ev);
     free(x->method_str);
     free(x->host);

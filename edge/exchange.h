@@ -29,7 +29,9 @@ struct exchange_ops {
     void (*wake)(void *conn);
 };
 
-enum exchange_cache_status { XC_NONE = 0, XC_HIT, XC_MISS, XC_PASS, XC_ERROR };
+/* REFRESH: a stale copy revalidated with the origin (304), CloudFront's
+ * RefreshHit */
+enum exchange_cache_status { XC_NONE = 0, XC_HIT, XC_MISS, XC_PASS, XC_ERROR, XC_REFRESH };
 
 struct exchange {
     unsigned magic;
@@ -55,6 +57,13 @@ struct exchange {
     struct obj *o;           /* the body source, or NULL for errors of ours */
     struct obj_reader rd;
     bool reading;
+    struct obj *stale;       /* a stale stored copy being revalidated (ref) */
+    bool revalidated;        /* served the stored copy after a 304 */
+    bool stale_served;       /* served stale (stale-while-revalidate / -if-error) */
+    /* the client's preconditions (RFC 9110 13), copied */
+    struct http1_header cond[4];
+    unsigned ncond;
+    char *cond_blob;
     uint64_t bytes_sent;     /* body bytes handed to the transport */
     bool body_incomplete;    /* the response was cut short */
 };
@@ -80,6 +89,10 @@ struct exchange_req {
     size_t query_len;
     const char *range;
     size_t range_len;
+    /* all request header fields (the exchange copies those it uses:
+     * If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since) */
+    const struct http1_header *headers;
+    unsigned nheaders;
 };
 int exchange_set_fields(struct exchange *x, const struct exchange_req *r,
                         const char *proto, const char *client);
@@ -92,7 +105,12 @@ int64_t exchange_body_length(const struct exchange *x);
 bool exchange_has_body(const struct exchange *x);
 /* Age header value for hits, -1 otherwise. */
 long exchange_age(const struct exchange *x);
+/* Whether a stored header goes into this response (errors of ours keep
+ * only Content-Range; a 304 only the fields RFC 9110 15.4.5 names). */
+bool exchange_pass_header(const struct exchange *x, const struct obj_hdr *h);
 const char *exchange_cache_name(const struct exchange *x);
+/* The X-Cache header value ("Hit from s3edge" ...), or NULL for none. */
+const char *exchange_xcache(const struct exchange *x);
 void exchange_free(struct exchange *x);
 
 #endif

@@ -38,6 +38,8 @@ struct fill {
     struct obj *o;
     struct origin_fetch *fetch;
     bool head, range;
+    struct obj *reval;  /* the stale object this fill revalidates, or NULL */
+    time_t request_time;
     char *s3_key;       /* for logs */
     uint64_t discarded; /* error body bytes thrown away */
 };
@@ -46,6 +48,10 @@ static void fill_free(struct fill *fl)
 {
     CHECK_OBJ_NOTNULL(fl, FILL_MAGIC);
     obj_unref(fl->o);
+    if (fl->reval) {
+        fl->reval->revalidating = false;
+        obj_unref(fl->reval);
+    }
     free(fl->s3_key);
     fl->magic = 0;
     free(fl);
@@ -70,52 +76,26 @@ static bool pass_header(const struct fill *fl, const char *name, size_t n)
     return false;
 }
 
-/* Parse a delta-seconds directive value (RFC 9111 1.2.2); -1 if absent or
- * invalid. Values too large to represent saturate. */
-static long long cc_seconds(const char *v, size_t n, const char *dir)
+/* The distribution's TTL policy (RFC 9111 with CloudFront-style clamps). */
+static struct fresh_policy fill_policy(const struct conf_distribution *d)
 {
-    size_t dl = strlen(dir);
-    size_t i = 0;
-
-    while (i < n) {
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t s = i;
-        while (i < n && v[i] != ',' && v[i] != '=')
-            i++;
-        size_t e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-            e--;
-        bool match = (e - s == dl && strncasecmp(v + s, dir, dl) == 0);
-        if (i < n && v[i] == '=') {
-            i++;
-            if (i < n && v[i] == '"')
-                i++;
-            long long val = 0;
-            bool digits = false;
-            while (i < n && v[i] >= '0' && v[i] <= '9') {
-                if (val < 1000000000000LL)
-                    val = val * 10 + (v[i] - '0');
-                digits = true;
-                i++;
-            }
-            while (i < n && v[i] != ',')
-                i++;
-            if (match)
-                return digits ? val : -1;
-        } else if (match) {
-            return -1;
-        }
-    }
-    return -1;
+    struct fresh_policy p = {
+        .min_ttl = d->min_ttl_s,
+        .default_ttl = d->default_ttl_s,
+        .max_ttl = d->max_ttl_s,
+        .heuristic_max = d->heuristic_max_s,
+    };
+    /* a command-line --default-ttl may exceed the configured maximum */
+    if (p.max_ttl < p.default_ttl)
+        p.max_ttl = p.default_ttl;
+    if (p.min_ttl > p.default_ttl)
+        p.min_ttl = p.default_ttl;
+    return p;
 }
 
-/* RFC 9111 5.2.2: directives that forbid a shared cache from storing, or
- * from serving without revalidation (we do not revalidate yet). */
-static bool cc_forbids(const char *v, size_t n)
+static unsigned fill_negative_ttl(const struct conf_distribution *d, int status)
 {
-    return http1_has_token(v, n, "no-store") || http1_has_token(v, n, "private") ||
-           http1_has_token(v, n, "no-cache");
+    return status == 404 ? d->negative_ttl_404_s : status == 403 ? d->negative_ttl_403_s : 0;
 }
 
 static void set_error(struct fill *fl, int status)
@@ -140,6 +120,26 @@ static void on_head(void *arg, const struct origin_resp *r)
     CAST_OBJ_NOTNULL(fl, arg, FILL_MAGIC);
     o = fl->o;
     o->date = now;
+    o->resp_mono_ms = time_mono_ms();
+
+    if (status == 304 && fl->reval != NULL) {
+        /* RFC 9111 4.3.4: the stored response is still good; take the new
+         * freshness information and serve it */
+        struct obj *old = fl->reval;
+        struct fresh_resp r304;
+        fresh_resp_parse(&r304, status, r->headers, r->nheaders);
+        fresh_resp_update(&old->fresp, &r304);
+        struct fresh_policy pol = fill_policy(fl->dist);
+        (void)fresh_decide(&old->fresp, &pol, fl->request_time, now, false, &old->fd);
+        old->resp_mono_ms = o->resp_mono_ms;
+        old->date = now;
+        o->not_modified = true;
+        o->transient = true;
+        if (obj_set_headers(o, 304, 0, NULL, 0) < 0)
+            WRONG("obj_set_headers without headers cannot fail");
+        obj_notify(o);
+        return;
+    }
 
     bool ok = status == 200 || (fl->range && (status == 206 || status == 416));
     if (!ok) {
@@ -150,23 +150,32 @@ static void on_head(void *arg, const struct origin_resp *r)
             LOG_W("origin %s answered %d for \"%s\"", fl->dist->origin->name,
                   status, fl->s3_key);
         set_error(fl, mapped);
+        unsigned neg = fill_negative_ttl(fl->dist, mapped);
+        if (neg > 0 && !fl->head && !fl->range) {
+            /* negative caching, as CloudFront's error caching: S3's 404
+             * and 403 carry no freshness, so they get a short TTL of ours */
+            o->negative = true;
+            o->cacheable = true;
+            o->transient = false;
+            o->fd.storable = true;
+            o->fd.source = FRESH_SRC_DEFAULT_TTL;
+            o->fd.origin_lifetime = -1;
+            o->fd.lifetime = o->fd.ttl = neg;
+            o->fd.no_stale = true;
+        }
         obj_notify(o);
         return;
     }
 
-    bool cacheable = !fl->head && !fl->range && status == 200;
-    long long ttl = -1;
+    fresh_resp_parse(&o->fresp, status, r->headers, r->nheaders);
+    struct fresh_policy pol = fill_policy(fl->dist);
+    if (fresh_decide(&o->fresp, &pol, fl->request_time, now, false, &o->fd) < 0)
+        o->fd.storable = false;
+    bool cacheable = !fl->head && !fl->range && status == 200 && o->fd.storable &&
+                     (o->fd.ttl > 0 || o->fd.swr > 0 || o->fd.sie > 0 ||
+                      o->fresp.has_etag || o->fresp.has_last_modified);
     for (unsigned i = 0; i < r->nheaders && nh < FILL_MAX_PASSED_HEADERS; i++) {
         const struct http1_header *h = &r->headers[i];
-        if (h->name_len == 13 && strncasecmp(h->name, "cache-control", 13) == 0) {
-            if (cc_forbids(h->value, h->value_len))
-                cacheable = false;
-            long long s = cc_seconds(h->value, h->value_len, "s-maxage");
-            if (s < 0)
-                s = cc_seconds(h->value, h->value_len, "max-age");
-            if (s >= 0)
-                ttl = s;
-        }
         if (!pass_header(fl, h->name, h->name_len))
             continue;
         /* copy into NUL-terminated strings for obj_set_headers */
@@ -182,23 +191,8 @@ static void on_head(void *arg, const struct origin_resp *r)
         hdrs[nh].value = nm + h->name_len + 1;
         nh++;
     }
-    if (ttl < 0) {
-        const struct http1_header *ex = http1_find(r->headers, r->nheaders, "expires");
-        time_t t;
-        if (ex != NULL) {
-            /* RFC 9111 5.3: an invalid Expires means already expired */
-            ttl = (http_date_parse(ex->value, ex->value_len, &t) == 0 && t > now)
-                      ? (long long)(t - now)
-                      : 0;
-        }
-    }
-    if (ttl < 0)
-        ttl = fl->dist->default_ttl_s;
-    if (ttl == 0)
-        cacheable = false;
     if (r->content_length > (int64_t)fl->srv->conf->max_object_bytes)
         cacheable = false;
-    o->expires_ms = time_mono_ms() + (uint64_t)ttl * 1000u;
     o->cacheable = cacheable;
     o->transient = !cacheable;
     int64_t len = r->content_length;
@@ -307,7 +301,7 @@ static void on_done(void *arg, const char *err)
     }
     if (o->state == OBJ_STREAMING)
         obj_complete(o);
-    if (o->state == OBJ_COMPLETE && o->cacheable && !o->error_body) {
+    if (o->state == OBJ_COMPLETE && o->cacheable && (!o->error_body || o->negative)) {
         if (!cache_insert(fl->srv->cache, o))
             LOG_D("\"%s\" (%zu bytes) does not fit the memory cache", fl->s3_key, o->mem);
     }
@@ -377,6 +371,7 @@ struct obj *fill_start(struct server *s, const struct fill_req *req)
     fl->o = o;
     fl->head = req->head;
     fl->range = req->range != NULL;
+    fl->request_time = time(NULL);
     fl->s3_key = strdup(req->s3_key);
     if (fl->s3_key == NULL) {
         free(fl);
@@ -392,6 +387,13 @@ struct obj *fill_start(struct server *s, const struct fill_req *req)
         .query = req->query,
         .range = req->range,
     };
+    if (req->reval != NULL) {
+        obj_ref(req->reval);
+        fl->reval = req->reval;
+        req->reval->revalidating = true;
+        oreq.if_none_match = obj_find_hdr(req->reval, "etag");
+        oreq.if_modified_since = obj_find_hdr(req->reval, "last-modified");
+    }
     fl->fetch = origin_fetch_start(server_origin(s, req->dist), &oreq, &fill_cbs, fl);
     if (fl->fetch == NULL) {
         fill_free(fl);

@@ -28,6 +28,9 @@ struct fill_req {
     const char *query;      /* wire query to forward, or NULL */
     const char *range;      /* Range to forward (pass-through), or NULL */
     bool head;              /* HEAD instead of GET */
+    /* a stored object to revalidate with a conditional GET: a 304 refreshes
+     * its freshness and the new object answers 304 with not_modified set */
+    struct obj *reval;
 };
 
 /* Start filling a new object; returns it with a reference for the caller,

@@ -192,8 +192,7 @@ static void write_head(struct h1c *c)
     if (x->o != NULL) {
         for (unsigned i = 0; i < x->o->nhdrs; i++) {
             const struct obj_hdr *h = &x->o->hdrs[i];
-            /* an error of ours keeps only Content-Range (416) */
-            if (x->err_text && strcasecmp(h->name, "content-range") != 0)
+            if (!exchange_pass_header(x, h))
                 continue;
             evbuffer_add_printf(o, "%s: %s\r\n", h->name, h->value);
         }
@@ -213,12 +212,9 @@ static void write_head(struct h1c *c)
     long age = exchange_age(x);
     if (age >= 0)
         evbuffer_add_printf(o, "Age: %ld\r\n", age);
-    if (x->cache == XC_HIT)
-        evbuffer_add_printf(o, "X-Cache: Hit from s3edge\r\n");
-    else if (x->cache == XC_MISS)
-        evbuffer_add_printf(o, "X-Cache: Miss from s3edge\r\n");
-    else if (x->cache == XC_PASS)
-        evbuffer_add_printf(o, "X-Cache: Pass from s3edge\r\n");
+    const char *xc = exchange_xcache(x);
+    if (xc != NULL)
+        evbuffer_add_printf(o, "X-Cache: %s\r\n", xc);
     if (!c->keep_alive)
         evbuffer_add_printf(o, "Connection: close\r\n");
     else if (c->http10)

@@ -85,6 +85,7 @@ struct origin_fetch {
     struct origin_cbs cbs;
     void *arg;
     char *method, *key, *query, *range;
+    char *if_none_match, *if_modified_since;
     bool is_head;
     bool retried;
     bool got_bytes;   /* any response byte seen on this attempt */
@@ -410,6 +411,8 @@ static void fetch_free(struct origin_fetch *f)
     free(f->key);
     free(f->query);
     free(f->range);
+    free(f->if_none_match);
+    free(f->if_modified_since);
     f->magic = 0;
     free(f);
 }
@@ -518,6 +521,20 @@ static int fetch_write_request(struct origin_fetch *f)
         return EDGE_ETOOLONG;
     if (f->range) {
         int m = snprintf(req + n, sizeof(req) - (size_t)n, "Range: %s\r\n", f->range);
+        if (m < 0 || (size_t)m >= sizeof(req) - (size_t)n)
+            return EDGE_ETOOLONG;
+        n += m;
+    }
+    /* conditional headers are sent unsigned: SigV4 requires only host and
+     * the x-amz-* headers to be signed */
+    if (f->if_none_match || f->if_modified_since) {
+        int m = snprintf(req + n, sizeof(req) - (size_t)n, "%s%s%s%s%s%s",
+                         f->if_none_match ? "If-None-Match: " : "",
+                         f->if_none_match ? f->if_none_match : "",
+                         f->if_none_match ? "\r\n" : "",
+                         f->if_modified_since ? "If-Modified-Since: " : "",
+                         f->if_modified_since ? f->if_modified_since : "",
+                         f->if_modified_since ? "\r\n" : "");
         if (m < 0 || (size_t)m >= sizeof(req) - (size_t)n)
             return EDGE_ETOOLONG;
         n += m;
@@ -717,12 +734,16 @@ struct origin_fetch *origin_fetch_start(struct origin *o,
     f->key = strdup(req->key);
     f->query = req->query ? strdup(req->query) : NULL;
     f->range = req->range ? strdup(req->range) : NULL;
+    f->if_none_match = req->if_none_match ? strdup(req->if_none_match) : NULL;
+    f->if_modified_since = req->if_modified_since ? strdup(req->if_modified_since) : NULL;
     f->is_head = strcmp(req->method, "HEAD") == 0;
     f->body = evbuffer_new();
     f->start_ev = event_new(o->base, -1, 0, resume_cb, f);
     f->timer = evtimer_new(o->base, first_byte_timeout_cb, f);
     if (!f->method || !f->key || (req->query && !f->query) ||
-        (req->range && !f->range) || !f->body || !f->start_ev || !f->timer) {
+        (req->range && !f->range) || (req->if_none_match && !f->if_none_match) ||
+        (req->if_modified_since && !f->if_modified_since) || !f->body || !f->start_ev ||
+        !f->timer) {
         fetch_free(f);
         return NULL;
     }

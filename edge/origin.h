@@ -38,6 +38,9 @@ struct origin_req {
     const char *key;     /* raw S3 key bytes, NUL-terminated */
     const char *query;   /* wire query to send (no '?'), or NULL */
     const char *range;   /* Range header value to send, or NULL */
+    /* validators of a stored copy, for a conditional GET (RFC 9111 4.3.1) */
+    const char *if_none_match;
+    const char *if_modified_since;
 };
 
 struct origin_resp {

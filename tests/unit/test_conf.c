@@ -1016,6 +1016,10 @@ static const struct bad_case {
      "x.yaml:2: limits.client_idle_timeout: expected a duration from 1ms to 30d"},
     {"distributions:\n- default_ttl: 1500ms\n",
      "x.yaml:2: distributions[0].default_ttl: expected a duration in whole seconds"},
+    {L O "distributions:\n- name: d\n  origin: o\n  min_ttl: 2h\n  default_ttl: 1h\n",
+     "x.yaml:7: distributions[0]: expected min_ttl <= default_ttl <= max_ttl (7200, 3600, 31536000 seconds)"},
+    {"distributions:\n- negative_ttl_404: 2d\n",
+     "x.yaml:2: distributions[0].negative_ttl_404: expected a duration from 0ms to 1d"},
     /* origins */
     {L "origins:\n- name: \"a b\"\n",
      "x.yaml:3: origins[0].name: expected a name of 1-64 letters, digits, '.', '-' or '_'"},
