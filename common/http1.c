@@ -18,6 +18,7 @@
 #include "vas.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -284,7 +285,8 @@ static void te_add(struct te_state *te, const char *v, size_t n)
 /*
  * Parse field lines from buf[pos..) up to and including the empty line
  * that ends the head. Nothing at or past max_head is looked at: if the
- * head is not complete by then it is too large. Returns 0 with *head_len
+ * head is not complete by then it is too large, whether or not more bytes
+ * have arrived. Returns 0 with *head_len
  * set, EDGE_EAGAIN, EDGE_EINVAL (malformed), EDGE_ETOOLONG (head over
  * max_head) or EDGE_ETOOMANY (more than max_headers fields).
  */
@@ -353,8 +355,9 @@ static int parse_fields(const char *buf, size_t len, size_t max_head,
         pos += 2;
     }
 out:
+    /* out of bytes: at max_head that means the head cannot fit */
     *nh = n;
-    return end < len ? EDGE_ETOOLONG : EDGE_EAGAIN;
+    return end == max_head ? EDGE_ETOOLONG : EDGE_EAGAIN;
 }
 
 /* The framing and connection facts both message kinds derive. */
@@ -434,12 +437,135 @@ static bool keep_alive(int minor, const struct derived *d)
     return minor >= 1 || d->conn_keep_alive;
 }
 
+/*
+ * Where the start line ends. The scan never goes past max_line + 1 bytes
+ * of line nor past max_head bytes of head, so that every answer depends on
+ * those bytes only, however they were split into reads: a prefix that is
+ * refused is refused for the same reason once more bytes arrive.
+ */
+enum line_scan {
+    LINE_FOUND,     /* CR or LF at *end */
+    LINE_PARTIAL,   /* no line end in buf[ls..len) yet */
+    LINE_OVER_LINE, /* max_line + 1 bytes and no line end: too long */
+    LINE_OVER_HEAD, /* no line end before max_head: the head cannot fit */
+};
+
+static enum line_scan scan_start_line(const char *buf, size_t len, size_t ls,
+                                      size_t max_line, size_t max_head,
+                                      size_t *end)
+{
+    enum line_scan cut = LINE_PARTIAL;
+    size_t w = len, e;
+
+    if (max_head <= w) {
+        w = max_head;
+        cut = LINE_OVER_HEAD;
+    }
+    AN(w >= ls);
+    if (w - ls > max_line) {
+        w = ls + max_line + 1;
+        cut = LINE_OVER_LINE;
+    }
+    for (e = ls; e < w; e++) {
+        if (buf[e] == '\r' || buf[e] == '\n') {
+            *end = e;
+            return LINE_FOUND;
+        }
+    }
+    *end = w;
+    return cut;
+}
+
+/* The head length is returned as an int: never let it grow past that. */
+static size_t head_limit(const struct http1_limits *lim)
+{
+    return lim->max_head_bytes < INT_MAX ? lim->max_head_bytes : INT_MAX;
+}
+
 /* ------------------------------------------------------------ request */
 
 static int set_status(int *status, int code, int err)
 {
     *status = code;
     return err;
+}
+
+/* RFC 9110 9.1: method names are case-sensitive */
+static enum http1_method method_of(const char *m, size_t n)
+{
+    static const struct {
+        const char *s;
+        enum http1_method m;
+    } methods[] = {
+        {"GET", HTTP1_M_GET},         {"HEAD", HTTP1_M_HEAD},
+        {"POST", HTTP1_M_POST},       {"PUT", HTTP1_M_PUT},
+        {"DELETE", HTTP1_M_DELETE},   {"OPTIONS", HTTP1_M_OPTIONS},
+        {"PATCH", HTTP1_M_PATCH},     {"CONNECT", HTTP1_M_CONNECT},
+        {"TRACE", HTTP1_M_TRACE},
+    };
+    size_t i;
+
+    for (i = 0; i < ARRAY_LEN(methods); i++) {
+        if (strlen(methods[i].s) == n && memcmp(methods[i].s, m, n) == 0)
+            return methods[i].m;
+    }
+    return HTTP1_M_OTHER;
+}
+
+/*
+ * RFC 9112 3.2: the request-target forms. Sets path, query and, for
+ * absolute-form, host. Returns 0 or 400.
+ */
+static int parse_target(struct http1_request *req)
+{
+    const char *tg = req->target;
+    size_t tl = req->target_len, s, ae;
+    const char *q;
+
+    if (tg[0] == '/') {
+        /* origin-form */
+        q = memchr(tg, '?', tl);
+        req->path = tg;
+        req->path_len = q ? (size_t)(q - tg) : tl;
+    } else if (tl == 1 && tg[0] == '*') {
+        /* asterisk-form, OPTIONS only (RFC 9112 3.2.4) */
+        if (req->method != HTTP1_M_OPTIONS)
+            return 400;
+        req->path = tg;
+        req->path_len = 1;
+        q = NULL;
+    } else {
+        /* absolute-form (RFC 9112 3.2.2); authority-form (CONNECT) and
+         * anything else is not something an edge serves */
+        if (tl >= 7 && eq_ci(tg, 7, "http://"))
+            s = 7;
+        else if (tl >= 8 && eq_ci(tg, 8, "https://"))
+            s = 8;
+        else
+            return 400;
+        ae = s;
+        while (ae < tl && tg[ae] != '/' && tg[ae] != '?')
+            ae++;
+        /* no userinfo (RFC 9110 4.2.4), a real host */
+        if (!valid_host(tg + s, ae - s))
+            return 400;
+        req->host = tg + s;
+        req->host_len = ae - s;
+        q = memchr(tg + ae, '?', tl - ae);
+        if (ae < tl && tg[ae] == '/') {
+            req->path = tg + ae;
+            req->path_len = q ? (size_t)(q - (tg + ae)) : tl - ae;
+        } else {
+            /* RFC 9112 3.2.1: an empty path is "/" */
+            req->path = "/";
+            req->path_len = 1;
+        }
+    }
+    if (q != NULL) {
+        req->query = q + 1;
+        req->query_len = tl - (size_t)(q + 1 - tg);
+    }
+    return 0;
 }
 
 /*
@@ -504,85 +630,8 @@ static int parse_request_line(const char *b, size_t n, bool complete,
     req->version_minor = minor;
     req->target = b + t;
     req->target_len = tl;
-    req->method = HTTP1_M_OTHER;
-    {
-        static const struct {
-            const char *s;
-            enum http1_method m;
-        } methods[] = {
-            {"GET", HTTP1_M_GET},         {"HEAD", HTTP1_M_HEAD},
-            {"POST", HTTP1_M_POST},       {"PUT", HTTP1_M_PUT},
-            {"DELETE", HTTP1_M_DELETE},   {"OPTIONS", HTTP1_M_OPTIONS},
-            {"PATCH", HTTP1_M_PATCH},     {"CONNECT", HTTP1_M_CONNECT},
-            {"TRACE", HTTP1_M_TRACE},
-        };
-        size_t m;
-
-        /* RFC 9110 9.1: method names are case-sensitive */
-        for (m = 0; m < ARRAY_LEN(methods); m++) {
-            if (strlen(methods[m].s) == req->method_len &&
-                memcmp(methods[m].s, b, req->method_len) == 0) {
-                req->method = methods[m].m;
-                break;
-            }
-        }
-    }
-
-    /* RFC 9112 3.2: the request-target forms */
-    {
-        const char *tg = b + t;
-        const char *q;
-        size_t pl;
-
-        if (tg[0] == '/') {
-            /* origin-form */
-            q = memchr(tg, '?', tl);
-            pl = q ? (size_t)(q - tg) : tl;
-            req->path = tg;
-            req->path_len = pl;
-        } else if (tl == 1 && tg[0] == '*') {
-            /* asterisk-form, OPTIONS only (RFC 9112 3.2.4) */
-            if (req->method != HTTP1_M_OPTIONS)
-                return 400;
-            req->path = tg;
-            req->path_len = 1;
-            q = NULL;
-        } else {
-            /* absolute-form (RFC 9112 3.2.2); authority-form (CONNECT)
-             * and anything else is not something an edge serves */
-            size_t s, a, ae;
-
-            if (tl >= 7 && eq_ci(tg, 7, "http://"))
-                s = 7;
-            else if (tl >= 8 && eq_ci(tg, 8, "https://"))
-                s = 8;
-            else
-                return 400;
-            a = s;
-            ae = a;
-            while (ae < tl && tg[ae] != '/' && tg[ae] != '?')
-                ae++;
-            /* no userinfo (RFC 9110 4.2.4), a real host */
-            if (!valid_host(tg + a, ae - a))
-                return 400;
-            req->host = tg + a;
-            req->host_len = ae - a;
-            q = memchr(tg + ae, '?', tl - ae);
-            if (ae < tl && tg[ae] == '/') {
-                req->path = tg + ae;
-                req->path_len = q ? (size_t)(q - (tg + ae)) : tl - ae;
-            } else {
-                /* RFC 9112 3.2.1: an empty path is "/" */
-                req->path = "/";
-                req->path_len = 1;
-            }
-        }
-        if (q != NULL) {
-            req->query = q + 1;
-            req->query_len = tl - (size_t)(q + 1 - tg);
-        }
-    }
-    return 0;
+    req->method = method_of(b, req->method_len);
+    return parse_target(req);
 }
 
 int http1_parse_request(const char *buf, size_t len,
@@ -591,7 +640,8 @@ int http1_parse_request(const char *buf, size_t len,
 {
     struct http1_header *hdrs;
     struct derived d;
-    size_t pos = 0, ls, avail, scan, e, head_len = 0;
+    size_t pos = 0, e, head_len = 0, max_head;
+    enum line_scan sc;
     int st, r;
 
     AN(lim);
@@ -599,6 +649,7 @@ int http1_parse_request(const char *buf, size_t len,
     AN(status);
     AN(buf != NULL || len == 0);
 
+    max_head = head_limit(lim);
     hdrs = req->headers;
     memset(req, 0, sizeof(*req));
     req->headers = hdrs;
@@ -607,50 +658,45 @@ int http1_parse_request(const char *buf, size_t len,
 
     /* RFC 9112 2.2: empty lines before the request-line are ignored;
      * they still count against the head size. */
-    while (pos < len && buf[pos] == '\r') {
+    while (pos < len && pos < max_head && buf[pos] == '\r') {
+        /* the LF would be past the head limit: do not even look */
+        if (pos + 2 > max_head)
+            return set_status(status, 431, EDGE_ETOOLONG);
         if (pos + 1 >= len)
-            goto more;
+            return EDGE_EAGAIN;
         if (buf[pos + 1] != '\n')
             return set_status(status, 400, EDGE_EINVAL);
         pos += 2;
-        if (pos > lim->max_head_bytes)
-            return set_status(status, 431, EDGE_ETOOLONG);
     }
 
-    /* The request-line: never look further than one byte past its limit. */
-    ls = pos;
-    avail = len - ls;
-    scan = avail;
-    if (lim->max_request_line < avail)
-        scan = lim->max_request_line + 1;
-    for (e = ls; e < ls + scan; e++) {
-        if (buf[e] == '\r' || buf[e] == '\n')
-            break;
-    }
-    if (e == ls + scan) {
-        /* no line end yet */
-        if (avail > lim->max_request_line)
-            return set_status(status, 414, EDGE_ETOOLONG);
-        st = parse_request_line(buf + ls, avail, false, req);
+    /* The request-line. Garbage in what was scanned is 400 before the
+     * line or the head is too long. */
+    sc = scan_start_line(buf, len, pos, lim->max_request_line, max_head, &e);
+    if (sc != LINE_FOUND) {
+        st = parse_request_line(buf + pos, e - pos, false, req);
         if (st != 0)
             return set_status(status, st, EDGE_EINVAL);
-        goto more;
+        if (sc == LINE_OVER_LINE)
+            return set_status(status, 414, EDGE_ETOOLONG);
+        if (sc == LINE_OVER_HEAD)
+            return set_status(status, 431, EDGE_ETOOLONG);
+        return EDGE_EAGAIN;
     }
-    st = parse_request_line(buf + ls, e - ls, true, req);
+    st = parse_request_line(buf + pos, e - pos, true, req);
     if (st != 0)
         return set_status(status, st, st == 505 ? EDGE_ENOTSUP : EDGE_EINVAL);
     /* CRLF only: a bare LF or CR ends nothing (RFC 9112 2.2) */
     if (buf[e] != '\r')
         return set_status(status, 400, EDGE_EINVAL);
+    if (e + 2 > max_head)
+        return set_status(status, 431, EDGE_ETOOLONG);
     if (e + 1 >= len)
-        goto more;
+        return EDGE_EAGAIN;
     if (buf[e + 1] != '\n')
         return set_status(status, 400, EDGE_EINVAL);
     pos = e + 2;
-    if (pos > lim->max_head_bytes)
-        return set_status(status, 431, EDGE_ETOOLONG);
 
-    r = parse_fields(buf, len, lim->max_head_bytes, lim->max_headers, pos,
+    r = parse_fields(buf, len, max_head, lim->max_headers, pos,
                      req->headers, &req->nheaders, &head_len);
     switch (r) {
     case 0:
@@ -706,11 +752,6 @@ int http1_parse_request(const char *buf, size_t len,
     req->expect_continue = d.expect_continue && req->version_minor == 1;
     req->head_len = head_len;
     return (int)head_len;
-
-more:
-    if (len > lim->max_head_bytes)
-        return set_status(status, 431, EDGE_ETOOLONG);
-    return EDGE_EAGAIN;
 }
 
 /* ------------------------------------------------------------ response */
@@ -773,49 +814,42 @@ int http1_parse_response(const char *buf, size_t len,
 {
     struct http1_header *hdrs;
     struct derived d;
-    size_t avail, scan, e, pos, head_len = 0;
+    size_t e, pos, head_len = 0, max_head;
+    enum line_scan sc;
     int r;
 
     AN(lim);
     AN(resp);
     AN(buf != NULL || len == 0);
 
+    max_head = head_limit(lim);
     hdrs = resp->headers;
     memset(resp, 0, sizeof(*resp));
     resp->headers = hdrs;
     resp->content_length = -1;
 
     /* The status line shares the request-line limit. */
-    avail = len;
-    scan = avail;
-    if (lim->max_request_line < avail)
-        scan = lim->max_request_line + 1;
-    for (e = 0; e < scan; e++) {
-        if (buf[e] == '\r' || buf[e] == '\n')
-            break;
-    }
-    if (e == scan) {
-        if (avail > lim->max_request_line)
-            return EDGE_ETOOLONG;
-        r = parse_status_line(buf, avail, false, resp);
+    sc = scan_start_line(buf, len, 0, lim->max_request_line, max_head, &e);
+    if (sc != LINE_FOUND) {
+        r = parse_status_line(buf, e, false, resp);
         if (r != 0)
             return r;
-        goto more;
+        return sc == LINE_PARTIAL ? EDGE_EAGAIN : EDGE_ETOOLONG;
     }
     r = parse_status_line(buf, e, true, resp);
     if (r != 0)
         return r;
     if (buf[e] != '\r')
         return EDGE_EINVAL;
+    if (e + 2 > max_head)
+        return EDGE_ETOOLONG;
     if (e + 1 >= len)
-        goto more;
+        return EDGE_EAGAIN;
     if (buf[e + 1] != '\n')
         return EDGE_EINVAL;
     pos = e + 2;
-    if (pos > lim->max_head_bytes)
-        return EDGE_ETOOLONG;
 
-    r = parse_fields(buf, len, lim->max_head_bytes, lim->max_headers, pos,
+    r = parse_fields(buf, len, max_head, lim->max_headers, pos,
                      resp->headers, &resp->nheaders, &head_len);
     if (r != 0)
         return r;
@@ -838,11 +872,6 @@ int http1_parse_response(const char *buf, size_t len,
     resp->keep_alive = keep_alive(resp->version_minor, &d);
     resp->head_len = head_len;
     return (int)head_len;
-
-more:
-    if (len > lim->max_head_bytes)
-        return EDGE_ETOOLONG;
-    return EDGE_EAGAIN;
 }
 
 /* ------------------------------------------------------------ chunked */

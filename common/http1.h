@@ -95,11 +95,15 @@ struct http1_response {
  *       1.0 / Transfer-Encoding with Content-Length / a request-target
  *       that is not origin-form, absolute-form or "*" with OPTIONS,
  *   414 (EDGE_ETOOLONG) request line over max_request_line bytes, decided
- *       as soon as that many bytes arrived without a line end,
+ *       as soon as max_request_line + 1 bytes arrived without a line end,
  *   431 (EDGE_ETOOLONG, EDGE_ETOOMANY) head over max_head_bytes or more
  *       than max_headers fields, decided as soon as it is certain,
  *   501 (EDGE_ENOTSUP) a transfer coding other than chunked,
  *   505 (EDGE_ENOTSUP) a well-formed HTTP/x.y other than 1.0 and 1.1.
+ * Bytes are judged in order, so a refusal does not depend on how the
+ * input was split into reads: a malformed byte within the limits is 400
+ * even if a limit is exceeded further on, and a prefix refused with some
+ * status is refused with the same status once more bytes arrive.
  * Leading empty lines (RFC 9112 2.2) are skipped and counted in head_len.
  * On error the fields of *req are unspecified.
  */

@@ -569,7 +569,7 @@ END_TEST
 
 START_TEST(req_limit_request_line)
 {
-    /* "GET /aaaaaaaaaaaaaaaa HTTP/1.1" is 31 bytes */
+    /* its request line is 31 bytes */
     static const char r[] = "GET /aaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: h\r\n\r\n";
     struct http1_limits lim = {31, 4096, 8};
     int st;
@@ -582,10 +582,17 @@ START_TEST(req_limit_request_line)
     ck_assert_int_eq(preq_lim(r, 31, &lim, &st), EDGE_ETOOLONG);
     ck_assert_int_eq(st, 414);
     ck_assert_int_eq(preq_lim(r, 30, &lim, &st), EDGE_EAGAIN);
-    /* a long line of garbage is too long before it is garbage */
+    /* garbage past the first 31 bytes: the length decides first */
     ck_assert_int_eq(preq_lim(S("GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\x01"), &lim, &st),
                      EDGE_ETOOLONG);
     ck_assert_int_eq(st, 414);
+    /* garbage inside the first 31 bytes is 400 whichever way the bytes
+     * arrive (a prefix already shows it) */
+    refuse_req_lim(S("GET /aa\x01" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), &lim, 400,
+                   __LINE__);
+    refuse_req_lim(S("GET http://h.e\xd4\xd4\xd4\xd4\xd4\xd4\xd4\xd4\xd4\xd4\xd4\xd4"
+                     "\xd4\xd4\xd4\xd4\xd4\xd4\xd4\xd4 HTTP/1.1\r\nHost: h\r\n\r\n"),
+                   &lim, 400, __LINE__);
     /* leading empty lines do not count against the line */
     lim.max_request_line = 31;
     accept_req_lim(S("\r\n\r\nGET /aaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: h\r\n\r\n"),
@@ -602,19 +609,38 @@ START_TEST(req_limit_head_bytes)
     accept_req_lim(S(r), &lim, __LINE__);
     lim.max_head_bytes = sizeof(r) - 2;
     refuse_req_lim(S(r), &lim, 431, __LINE__);
-    /* decided as soon as one byte past the limit is there */
-    ck_assert_int_eq(preq_lim(r, sizeof(r) - 2, &lim, &st), EDGE_EAGAIN);
-    ck_assert_int_eq(preq_lim(r, sizeof(r) - 1, &lim, &st), EDGE_ETOOLONG);
+    /* decided as soon as it is certain: with the limit's worth of bytes
+     * in and the head not complete (the final LF would be one past it) */
+    ck_assert_int_eq(preq_lim(r, lim.max_head_bytes - 1, &lim, &st), EDGE_EAGAIN);
+    ck_assert_int_eq(preq_lim(r, lim.max_head_bytes, &lim, &st), EDGE_ETOOLONG);
     ck_assert_int_eq(st, 431);
-    /* a stream of empty lines is a head too */
+    /* a stream of empty lines is a head too: 8 bytes of them leave no
+     * room for a request line */
     lim.max_head_bytes = 8;
-    ck_assert_int_eq(preq_lim(S("\r\n\r\n\r\n\r\n"), &lim, &st), EDGE_EAGAIN);
+    ck_assert_int_eq(preq_lim(S("\r\n\r\n\r\n\r"), &lim, &st), EDGE_EAGAIN);
+    ck_assert_int_eq(preq_lim(S("\r\n\r\n\r\n\r\n"), &lim, &st), EDGE_ETOOLONG);
+    ck_assert_int_eq(st, 431);
     ck_assert_int_eq(preq_lim(S("\r\n\r\n\r\n\r\n\r\n"), &lim, &st), EDGE_ETOOLONG);
     ck_assert_int_eq(st, 431);
-    /* head limit smaller than the request line: 431 once past it */
+    /* a byte past the limit is never looked at, so the answer cannot
+     * depend on where the reads were split */
+    lim.max_head_bytes = 3;
+    refuse_req_lim(S("\r\n\rET /"), &lim, 431, __LINE__);
+    refuse_req_lim(S("\r\n\r\n"), &lim, 431, __LINE__);
+    refuse_req_lim(S("\r\r"), &lim, 400, __LINE__);
+    /* head limit smaller than the request line: 431 once it is reached,
+     * whatever follows; garbage before it is still 400 */
     lim.max_head_bytes = 10;
-    ck_assert_int_eq(preq_lim(S("GET / HTTP/1.1\r\n"), &lim, &st), EDGE_ETOOLONG);
+    ck_assert_int_eq(preq_lim(S("GET / HTTP"), &lim, &st), EDGE_ETOOLONG);
     ck_assert_int_eq(st, 431);
+    ck_assert_int_eq(preq_lim(S("GET / HTT"), &lim, &st), EDGE_EAGAIN);
+    refuse_req_lim(S("GET / HTTP/2.0\r\n\r\n"), &lim, 431, __LINE__);
+    refuse_req_lim(S("GET / HTTP/1.1\r\n"), &lim, 431, __LINE__);
+    refuse_req_lim(S("GET /\x01 HTTP/1.1\r\n"), &lim, 400, __LINE__);
+    /* the CRLF of the request line must fit too */
+    lim.max_head_bytes = 15;
+    refuse_req_lim(S("GET / HTTP/1.1\r\n\r\n"), &lim, 431, __LINE__);
+    ck_assert_int_eq(preq_lim(S("GET / HTTP/1.1"), &lim, &st), EDGE_EAGAIN);
 }
 END_TEST
 
