@@ -329,11 +329,12 @@ bool exchange_head_ready(struct exchange *x)
             x->stale_served = use_stale;
         }
         if (use_stale) {
-            obj_reader_fini(&x->rd);
+            bool refreshed = o->not_modified;
+            obj_reader_fini(&x->rd); /* may free o */
             x->reading = false;
             x->stale = NULL;
-            x->revalidated = o->not_modified;
-            x->cache = o->not_modified ? XC_REFRESH : XC_HIT;
+            x->revalidated = refreshed;
+            x->cache = refreshed ? XC_REFRESH : XC_HIT;
             attach(x, st); /* takes over the reference x->stale held */
             o = x->o;
         }

@@ -9,6 +9,7 @@
 
 #include "fill.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -34,6 +35,7 @@ struct fill {
     unsigned magic;
 #define FILL_MAGIC 0x66696c6cU
     struct server *srv;
+    struct server_task task; /* ended by server_free at a stop */
     const struct conf_distribution *dist;
     struct obj *o;
     struct origin_fetch *fetch;
@@ -47,6 +49,7 @@ struct fill {
 static void fill_free(struct fill *fl)
 {
     CHECK_OBJ_NOTNULL(fl, FILL_MAGIC);
+    server_task_untrack(fl->srv, &fl->task);
     obj_unref(fl->o);
     if (fl->reval) {
         fl->reval->revalidating = false;
@@ -340,6 +343,15 @@ static void prod_abandon(void *arg)
     fill_free(fl);
 }
 
+/* the process stops: end the fetch, fail the object for its readers */
+static void fill_stop_now(struct server_task *t)
+{
+    struct fill *fl = (struct fill *)(void *)((char *)t - offsetof(struct fill, task));
+
+    CHECK_OBJ_NOTNULL(fl, FILL_MAGIC);
+    prod_abandon(fl);
+}
+
 static const struct obj_producer_ops fill_prod_ops = {
     .pause = prod_pause,
     .resume = prod_resume,
@@ -378,6 +390,7 @@ struct obj *fill_start(struct server *s, const struct fill_req *req)
         obj_unref(o);
         return NULL;
     }
+    server_task_track(s, &fl->task, SERVER_TASK_FILL, fill_stop_now);
     /* a HEAD or a range is never stored: its reader drives the fetch */
     o->transient = fl->head || fl->range;
     obj_ref(o); /* the fill's own */

@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ struct h1c {
     unsigned magic;
 #define H1C_MAGIC 0x68316331U
     struct server *srv;
+    struct server_task task; /* ended by server_free at a stop */
     struct bufferevent *bev;
     enum h1_state state;
     struct exchange *x;
@@ -378,6 +380,7 @@ static void h1_to_h2(struct h1c *c)
     event_free(c->timer);
     event_free(c->proc);
     free(c->hdrs);
+    server_task_untrack(s, &c->task);
     c->magic = 0;
     free(c);
     h2_conn_attach(s, bev, peer, false);
@@ -578,9 +581,18 @@ static void h1_free(struct h1c *c)
     event_free(c->proc);
     bufferevent_free(c->bev);
     free(c->hdrs);
+    server_task_untrack(c->srv, &c->task);
     server_conn_closed(c->srv);
     c->magic = 0;
     free(c);
+}
+
+static void h1_stop_now(struct server_task *t)
+{
+    struct h1c *c = (struct h1c *)(void *)((char *)t - offsetof(struct h1c, task));
+
+    CHECK_OBJ_NOTNULL(c, H1C_MAGIC);
+    h1_free(c);
 }
 
 void h1_peer_name(const struct sockaddr *sa, char *out, size_t cap)
@@ -628,6 +640,7 @@ void h1_conn_attach(struct server *s, struct bufferevent *bev, const char *peer)
         server_conn_closed(s);
         return;
     }
+    server_task_track(s, &c->task, SERVER_TASK_CONN, h1_stop_now);
     bufferevent_setcb(c->bev, readcb, writecb, eventcb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
     /* bounded input: a head, plus what pipelining may queue behind it */

@@ -196,6 +196,7 @@ struct server *server_new(const struct conf *conf, char *err, size_t errlen)
         return NULL;
     }
     s->magic = SERVER_MAGIC;
+    TAILQ_INIT(&s->tasks);
     s->conf = conf;
     s->base = event_base_new();
     if (s->base == NULL) {
@@ -248,10 +249,47 @@ int server_run(struct server *s)
     return event_base_dispatch(s->base) < 0 ? -1 : 0;
 }
 
+void server_task_track(struct server *s, struct server_task *t, enum server_task_kind kind,
+                       void (*stop_now)(struct server_task *t))
+{
+    CHECK_OBJ_NOTNULL(s, SERVER_MAGIC);
+    t->kind = kind;
+    t->stop_now = stop_now;
+    TAILQ_INSERT_TAIL(&s->tasks, t, link);
+}
+
+void server_task_untrack(struct server *s, struct server_task *t)
+{
+    CHECK_OBJ_NOTNULL(s, SERVER_MAGIC);
+    TAILQ_REMOVE(&s->tasks, t, link);
+}
+
+/* End every tracked task of one kind; each stop_now untracks its task. */
+static void stop_tasks(struct server *s, enum server_task_kind kind)
+{
+    struct server_task *t, *next;
+    unsigned guard = 0;
+
+    for (t = TAILQ_FIRST(&s->tasks); t != NULL; t = next) {
+        /* stopping one task may untrack others (a connection's transient
+         * fill), so restart from the head after each stop */
+        next = TAILQ_NEXT(t, link);
+        if (t->kind != kind)
+            continue;
+        t->stop_now(t);
+        next = TAILQ_FIRST(&s->tasks);
+        AN(++guard < 100000000u);
+    }
+}
+
 void server_free(struct server *s)
 {
     if (s == NULL)
         return;
+    if (s->magic == SERVER_MAGIC) {
+        stop_tasks(s, SERVER_TASK_CONN);
+        stop_tasks(s, SERVER_TASK_FILL);
+    }
     /* handshakes in progress end here; handed-over TLS connections keep
      * their contexts */
     for (size_t i = 0; i < s->nlisteners; i++)

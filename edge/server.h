@@ -9,15 +9,36 @@
 #define S3EDGE_SERVER_H
 
 #include <stdint.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "conf.h"
 #include "timeutil.h"
 
 struct event_base;
+struct server;
 struct cache;
 struct origin;
 struct tls_listener;
+
+/*
+ * Work that lives across loop turns (client connections, fills) registers
+ * itself so that a stop can end it: server_free() calls each task's
+ * stop_now(), which must free it (and untrack it) without touching the
+ * loop again. Connections go first, so the fills they read from lose their
+ * readers before the remaining fills are stopped.
+ */
+enum server_task_kind { SERVER_TASK_CONN = 0, SERVER_TASK_FILL };
+struct server_task {
+    TAILQ_ENTRY(server_task) link;
+    enum server_task_kind kind;
+    void (*stop_now)(struct server_task *t);
+};
+TAILQ_HEAD(server_task_list, server_task);
+
+void server_task_track(struct server *s, struct server_task *t, enum server_task_kind kind,
+                       void (*stop_now)(struct server_task *t));
+void server_task_untrack(struct server *s, struct server_task *t);
 
 struct server_stats {
     uint64_t conns_accepted;
@@ -43,6 +64,7 @@ struct server {
     struct event *sig_term, *sig_int, *sig_pipe;
     struct event *sig_hup; /* reloads the TLS certificates and ticket keys */
     unsigned nconns;
+    struct server_task_list tasks;
     time_t date_t;
     char date[HTTP_DATE_LEN + 1];
     struct server_stats stats;
