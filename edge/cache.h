@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "freshness.h"
+#include "s3fifo.h"
 
 struct chunk;
 struct obj;
@@ -109,7 +110,7 @@ struct obj {
     uint64_t hash;
     size_t mem;              /* bytes accounted to the memory budget */
     struct obj *hnext;       /* hash chain */
-    TAILQ_ENTRY(obj) lru;
+    struct s3fifo_node node; /* the memory store's eviction policy */
 
     /* producer (the fill) */
     const struct obj_producer_ops *prod;
