@@ -32,7 +32,8 @@
  * nothing to send or the output holds OUT_HIGH bytes; the write callback
  * (output below OUT_LOW) resumes. DATA payloads go out by reference to the
  * cache chunks (NGHTTP2_DATA_FLAG_NO_COPY + send_data_callback); over TLS
- * they are copied next to their frame header so that records stay large.
+ * each frame is copied whole into one buffer segment, sized to fill one
+ * TLS record, so that records stay large.
  * A stream whose reader has caught up with the fill returns DEFERRED and
  * is resumed when the exchange wakes it.
  *
@@ -46,7 +47,8 @@
  * stored) and CONTINUATION runs by H2_MAX_CONTINUATIONS. A connection with
  * no stream closes after client_idle_timeout; one whose streams wait on
  * the client (request unfinished, flow-control window closed, output not
- * read) without progress for client_send_timeout is closed too.
+ * read) without progress for client_send_timeout is closed too (the timer
+ * samples progress, so that takes one to two send timeouts).
  */
 #include "config.h"
 
@@ -100,6 +102,12 @@
 #define H2_LINGER_MS 2000
 
 #define H2_PROTO "HTTP/2.0"
+
+/* The largest TLS record plaintext (RFC 8446 5.1). */
+#define H2_TLS_RECORD 16384
+
+/* Response fields built on the stack; more take a malloc. */
+#define H2_RESP_FIELDS 48
 
 /* ------------------------------------------------------------ floods */
 
@@ -183,7 +191,9 @@ struct h2c {
     unsigned nstreams;
     unsigned ncont;          /* CONTINUATIONs of the current header block */
     uint64_t idle_since_ms;  /* when the last stream ended */
-    uint64_t progress_ms;    /* last frame that moved a stream forward */
+    uint64_t progress_ms;    /* when the timer last saw streams move */
+    bool progressed;         /* a frame moved a stream since then (a flag,
+                              * not a clock read per frame) */
     uint64_t closing_ms;
     uint64_t linger_until_ms;
     uint64_t goaway_at_ms;   /* DRAINING: when to send the final GOAWAY */
@@ -440,10 +450,14 @@ static void h2s_try_head(struct h2s *s)
         return; /* woken when the origin answers */
 
     unsigned nobj = x->o != NULL ? x->o->nhdrs : 0;
-    nghttp2_nv *nv = calloc(nobj + 10, sizeof(*nv));
-    if (nv == NULL) {
-        h2s_reset(s, NGHTTP2_INTERNAL_ERROR);
-        return;
+    nghttp2_nv nv_stack[H2_RESP_FIELDS];
+    nghttp2_nv *nv = nv_stack;
+    if (nobj + 10 > H2_RESP_FIELDS) {
+        nv = calloc(nobj + 10, sizeof(*nv));
+        if (nv == NULL) {
+            h2s_reset(s, NGHTTP2_INTERNAL_ERROR);
+            return;
+        }
     }
 #define NV(nm, nl, v, vl)                                                      \
     do {                                                                       \
@@ -503,7 +517,8 @@ static void h2s_try_head(struct h2s *s)
     bool body = exchange_has_body(x) && len != 0;
     nghttp2_data_provider prd = {.source.ptr = s, .read_callback = data_read_cb};
     int rv = nghttp2_submit_response(c->ngh, s->id, nv, n, body ? &prd : NULL);
-    free(nv);
+    if (nv != nv_stack)
+        free(nv);
     if (rv != 0) {
         LOG_D("h2 %s: stream %d: submit_response: %s", c->peer, s->id, nghttp2_strerror(rv));
         h2s_reset(s, NGHTTP2_INTERNAL_ERROR);
@@ -686,16 +701,21 @@ static ssize_t data_read_cb(nghttp2_session *ngh, int32_t id, uint8_t *buf, size
     WRONG("obj_reader_peek");
 }
 
-/* The frame header, then the payload: by reference for cleartext, copied
- * for TLS so that the frame header never becomes a record of its own. */
+/* The frame header, then the payload: by reference for cleartext. Over
+ * TLS the frame is copied whole into one contiguous evbuffer extent:
+ * bufferevent_openssl (libevent 2.1) makes one SSL_write, and so at least
+ * one record, per buffer segment, so a header and payload in separate
+ * segments (or a payload split across two) would go out as small records.
+ * With tls_frame_len_cb a frame fills one record exactly. */
 static int send_data_cb(nghttp2_session *ngh, nghttp2_frame *frame, const uint8_t *framehd,
                         size_t length, nghttp2_data_source *src, void *arg)
 {
     struct h2c *c;
     struct h2s *s;
     struct exchange *x;
-    struct chunk *ch;
-    size_t off, len;
+    struct chunk *ch = NULL;
+    size_t off = 0, len = 0;
+    int rv;
 
     (void)ngh;
     CAST_OBJ_NOTNULL(c, arg, H2C_MAGIC);
@@ -703,27 +723,52 @@ static int send_data_cb(nghttp2_session *ngh, nghttp2_frame *frame, const uint8_
     x = s->x;
     CHECK_OBJ_NOTNULL(x, EXCHANGE_MAGIC);
     AZ(frame->data.padlen); /* we never pad */
-    if (evbuffer_add(out(c), framehd, 9) != 0)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    if (length == 0)
-        return 0;
-    /* nothing ran since data_read_cb returned this run: same chunk */
-    assert_always(obj_reader_peek(&x->rd, &ch, &off, &len) == OBJ_READ_DATA);
-    assert_always(len >= length);
-    int rv;
+    if (length > 0) {
+        /* nothing ran since data_read_cb returned this run: same chunk */
+        assert_always(obj_reader_peek(&x->rd, &ch, &off, &len) == OBJ_READ_DATA);
+        assert_always(len >= length);
+    }
     if (c->tls) {
-        rv = evbuffer_add(out(c), ch->data + off, length);
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(out(c), (ev_ssize_t)(9 + length), &v, 1) != 1 ||
+            v.iov_len < 9 + length)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        memcpy(v.iov_base, framehd, 9);
+        if (length > 0)
+            memcpy((uint8_t *)v.iov_base + 9, ch->data + off, length);
+        v.iov_len = 9 + length;
+        rv = evbuffer_commit_space(out(c), &v, 1);
     } else {
-        chunk_ref(ch);
-        rv = evbuffer_add_reference(out(c), ch->data + off, length, chunk_unref_cb, ch);
-        if (rv != 0)
-            chunk_unref(ch);
+        rv = evbuffer_add(out(c), framehd, 9);
+        if (rv == 0 && length > 0) {
+            chunk_ref(ch);
+            rv = evbuffer_add_reference(out(c), ch->data + off, length, chunk_unref_cb, ch);
+            if (rv != 0)
+                chunk_unref(ch);
+        }
     }
     if (rv != 0)
-        return NGHTTP2_ERR_CALLBACK_FAILURE; /* the frame is cut: close */
-    obj_reader_advance(&x->rd, length);
-    x->bytes_sent += length;
+        return NGHTTP2_ERR_CALLBACK_FAILURE; /* the frame may be cut: close */
+    if (length > 0) {
+        obj_reader_advance(&x->rd, length);
+        x->bytes_sent += length;
+    }
     return 0;
+}
+
+/* TLS: DATA payloads of 16384 - 9 bytes, so that a frame and its header
+ * fill one TLS record (RFC 8446 5.1: 2^14 bytes of plaintext at most). */
+static ssize_t tls_frame_len_cb(nghttp2_session *ngh, uint8_t type, int32_t id,
+                                int32_t conn_window, int32_t stream_window,
+                                uint32_t max_frame, void *arg)
+{
+    (void)ngh;
+    (void)type;
+    (void)id;
+    (void)conn_window;
+    (void)stream_window;
+    (void)arg;
+    return max_frame < H2_TLS_RECORD - 9 ? (ssize_t)max_frame : H2_TLS_RECORD - 9;
 }
 
 static int on_begin_frame_cb(nghttp2_session *ngh, const nghttp2_frame_hd *hd, void *arg)
@@ -777,9 +822,12 @@ static int on_begin_headers_cb(nghttp2_session *ngh, const nghttp2_frame *frame,
     s->id = frame->hd.stream_id;
     s->state = H2S_REQUEST;
     TAILQ_INSERT_TAIL(&c->streams, s, link);
-    c->progress_ms = time_mono_ms();
-    if (c->nstreams++ == 0)
+    if (c->nstreams++ == 0) {
+        c->progress_ms = time_mono_ms();
         arm_timer(c); /* from the idle deadline to the progress one */
+    } else {
+        c->progressed = true;
+    }
     nghttp2_session_set_stream_user_data(ngh, s->id, s);
     return 0;
 }
@@ -869,14 +917,14 @@ static int on_frame_recv_cb(nghttp2_session *ngh, const nghttp2_frame *frame, vo
         if (s == NULL || c->state == H2C_CLOSING)
             break;
         CHECK_OBJ(s, H2S_MAGIC);
-        c->progress_ms = time_mono_ms();
+        c->progressed = true;
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && s->x == NULL)
             h2s_head_done(s, end);
         else if (end && s->state == H2S_REQUEST && s->x != NULL)
             h2s_start(s); /* trailers ended a GET with no body */
         break;
     case NGHTTP2_DATA:
-        c->progress_ms = time_mono_ms();
+        c->progressed = true;
         s = nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
         if (s == NULL || c->state == H2C_CLOSING)
             break;
@@ -914,7 +962,7 @@ static int on_frame_send_cb(nghttp2_session *ngh, const nghttp2_frame *frame, vo
     switch (frame->hd.type) {
     case NGHTTP2_DATA:
     case NGHTTP2_HEADERS:
-        c->progress_ms = time_mono_ms();
+        c->progressed = true;
         if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
             break;
         s = nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
@@ -1139,6 +1187,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         arm_timer(c);
         return;
     }
+    if (c->progressed) {
+        c->progressed = false;
+        c->progress_ms = now;
+    }
     if (c->goaway_at_ms != 0 && now >= c->goaway_at_ms) {
         c->goaway_at_ms = 0;
         nghttp2_submit_goaway(c->ngh, NGHTTP2_FLAG_NONE,
@@ -1279,6 +1331,8 @@ static nghttp2_session *session_new(struct h2c *c)
     }
     nghttp2_session_callbacks_set_send_callback(cb, send_cb);
     nghttp2_session_callbacks_set_send_data_callback(cb, send_data_cb);
+    if (c->tls)
+        nghttp2_session_callbacks_set_data_source_read_length_callback(cb, tls_frame_len_cb);
     nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame_cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers_cb);
     nghttp2_session_callbacks_set_on_header_callback2(cb, on_header_cb);
