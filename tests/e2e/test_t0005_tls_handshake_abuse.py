@@ -128,6 +128,9 @@ def test_pending_handshakes_at_stop(fault, edge, pki):
 
     def fds():
         return len(os.listdir("/proc/%d/fd" % e.proc.pid))
+    # the harness's own probe of the port is a handshake too: gone first
+    harness.wait_for(lambda: "TLS handshake failed: the client closed" in e.stderr_text(), 5,
+                     "the end of the start-up probe")
     before = fds()
     socks = [socket.create_connection(("127.0.0.1", e.port)) for _ in range(10)]
     try:
