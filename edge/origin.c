@@ -51,6 +51,7 @@ const char ORIGIN_ERR_RESOURCES[] = "out of resources for an origin fetch";
 #define ORIGIN_MAX_HEAD_BYTES (64 * 1024)
 #define ORIGIN_MAX_HEADERS 128
 #define ORIGIN_REQ_MAX 4096
+#define ORIGIN_MAX_SINGLE_READ (256 * 1024)
 
 enum oconn_state { OC_CONNECTING, OC_BUSY, OC_IDLE };
 
@@ -387,6 +388,9 @@ static struct oconn *conn_new(struct origin *o)
         if (c->bev == NULL)
             goto fail;
     }
+    /* libevent reads at most 16 KiB per call by default; S3 bodies come
+     * in much faster than that */
+    bufferevent_set_max_single_read(c->bev, ORIGIN_MAX_SINGLE_READ);
     o->stats.connects++;
     return c;
 fail:
