@@ -54,7 +54,6 @@
 
 #include "h2.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,7 +115,7 @@ enum h2_flood {
     FLOOD_PING,
     FLOOD_SETTINGS,
     FLOOD_PRIORITY,
-    FLOOD_EMPTY,     /* DATA/HEADERS/CONTINUATION carrying and ending nothing */
+    FLOOD_EMPTY, /* DATA/HEADERS/CONTINUATION carrying and ending nothing */
     FLOOD_N
 };
 
@@ -159,7 +158,7 @@ struct h2s {
     nghttp2_rcbuf *method, *path, *authority, *host, *range;
     size_t hdr_bytes;
     unsigned nhdrs;
-    bool too_large;      /* over max_head_bytes / max_headers: 431 */
+    bool too_large; /* over max_head_bytes / max_headers: 431 */
     bool host_twice;
     bool has_clen;       /* content-length > 0 announced */
     bool deferred_cache; /* the data source waits for the fill */
@@ -180,23 +179,23 @@ struct h2c {
     nghttp2_session *ngh;
     enum h2c_state state;
     bool tls;
-    bool dead;          /* the peer is gone: free without flushing */
-    bool lingering;     /* CLOSING, output flushed, write side shut */
-    bool loop_draining; /* counted by h2_conn_drain_all */
+    bool dead;           /* the peer is gone: free without flushing */
+    bool lingering;      /* CLOSING, output flushed, write side shut */
+    bool loop_draining;  /* counted by h2_conn_drain_all */
     struct event *proc;  /* deferred flush and free */
     struct event *timer; /* idle, stall, drain and close deadlines; always
                           * pending while the connection lives */
     struct h2s_list streams;
     struct h2s_list out_waiters;
     unsigned nstreams;
-    unsigned ncont;          /* CONTINUATIONs of the current header block */
-    uint64_t idle_since_ms;  /* when the last stream ended */
-    uint64_t progress_ms;    /* when the timer last saw streams move */
-    bool progressed;         /* a frame moved a stream since then (a flag,
-                              * not a clock read per frame) */
+    unsigned ncont;         /* CONTINUATIONs of the current header block */
+    uint64_t idle_since_ms; /* when the last stream ended */
+    uint64_t progress_ms;   /* when the timer last saw streams move */
+    bool progressed;        /* a frame moved a stream since then (a flag,
+                             * not a clock read per frame) */
     uint64_t closing_ms;
     uint64_t linger_until_ms;
-    uint64_t goaway_at_ms;   /* DRAINING: when to send the final GOAWAY */
+    uint64_t goaway_at_ms; /* DRAINING: when to send the final GOAWAY */
     struct h2_bucket buckets[FLOOD_N];
     char peer[64];
 };
@@ -218,15 +217,10 @@ static const char *h2c_state_name(enum h2c_state st)
 static void h2c_set_state(struct h2c *c, enum h2c_state to)
 {
     switch (to) {
-    case H2C_DRAINING:
-        assert_always(c->state == H2C_OPEN);
-        break;
-    case H2C_CLOSING:
-        assert_always(c->state == H2C_OPEN || c->state == H2C_DRAINING);
-        break;
+    case H2C_DRAINING: assert_always(c->state == H2C_OPEN); break;
+    case H2C_CLOSING: assert_always(c->state == H2C_OPEN || c->state == H2C_DRAINING); break;
     case H2C_OPEN:
-    default:
-        WRONG("bad h2c state");
+    default: WRONG("bad h2c state");
     }
     LOG_D("h2 %s: %s -> %s", c->peer, h2c_state_name(c->state), h2c_state_name(to));
     c->state = to;
@@ -235,17 +229,11 @@ static void h2c_set_state(struct h2c *c, enum h2c_state to)
 static void h2s_set_state(struct h2s *s, enum h2s_state to)
 {
     switch (to) {
-    case H2S_HEAD:
-        assert_always(s->state == H2S_REQUEST);
-        break;
-    case H2S_BODY:
-        assert_always(s->state == H2S_HEAD);
-        break;
-    case H2S_DONE:
-        break;
+    case H2S_HEAD: assert_always(s->state == H2S_REQUEST); break;
+    case H2S_BODY: assert_always(s->state == H2S_HEAD); break;
+    case H2S_DONE: break;
     case H2S_REQUEST:
-    default:
-        WRONG("bad h2s state");
+    default: WRONG("bad h2s state");
     }
     s->state = to;
 }
@@ -376,11 +364,9 @@ static enum http1_method method_of(nghttp2_rcbuf *rc)
         const char *s;
         enum http1_method m;
     } methods[] = {
-        {"GET", HTTP1_M_GET},         {"HEAD", HTTP1_M_HEAD},
-        {"POST", HTTP1_M_POST},       {"PUT", HTTP1_M_PUT},
-        {"DELETE", HTTP1_M_DELETE},   {"OPTIONS", HTTP1_M_OPTIONS},
-        {"PATCH", HTTP1_M_PATCH},     {"CONNECT", HTTP1_M_CONNECT},
-        {"TRACE", HTTP1_M_TRACE},
+        {"GET", HTTP1_M_GET},     {"HEAD", HTTP1_M_HEAD},       {"POST", HTTP1_M_POST},
+        {"PUT", HTTP1_M_PUT},     {"DELETE", HTTP1_M_DELETE},   {"OPTIONS", HTTP1_M_OPTIONS},
+        {"PATCH", HTTP1_M_PATCH}, {"CONNECT", HTTP1_M_CONNECT}, {"TRACE", HTTP1_M_TRACE},
     };
 
     if (rc == NULL)
@@ -459,14 +445,14 @@ static void h2s_try_head(struct h2s *s)
             return;
         }
     }
-#define NV(nm, nl, v, vl)                                                      \
-    do {                                                                       \
-        nv[n].name = (uint8_t *)(nm);                                          \
-        nv[n].namelen = (nl);                                                  \
-        nv[n].value = (uint8_t *)(v);                                          \
-        nv[n].valuelen = (vl);                                                 \
-        nv[n].flags = NGHTTP2_NV_FLAG_NONE;                                    \
-        n++;                                                                   \
+#define NV(nm, nl, v, vl)                                                                          \
+    do {                                                                                           \
+        nv[n].name = (uint8_t *)(nm);                                                              \
+        nv[n].namelen = (nl);                                                                      \
+        nv[n].value = (uint8_t *)(v);                                                              \
+        nv[n].valuelen = (vl);                                                                     \
+        nv[n].flags = NGHTTP2_NV_FLAG_NONE;                                                        \
+        n++;                                                                                       \
     } while (0)
 #define NVS(nm, v) NV(nm, strlen(nm), v, strlen(v))
 
@@ -599,8 +585,8 @@ static void h2s_head_done(struct h2s *s, bool end_stream)
     bool mismatch = false;
     if (s->authority && s->host) {
         nghttp2_vec hv = nghttp2_rcbuf_get_buf(s->host);
-        mismatch = hv.len != h.len || strncasecmp((const char *)hv.base,
-                                                  (const char *)h.base, h.len) != 0;
+        mismatch =
+            hv.len != h.len || strncasecmp((const char *)hv.base, (const char *)h.base, h.len) != 0;
     }
     int rv = exchange_set_fields(x, &req, H2_PROTO, c->peer);
     release_fields(s);
@@ -628,8 +614,7 @@ static void h2s_head_done(struct h2s *s, bool end_stream)
 
 /* ------------------------------------------------------------ nghttp2 callbacks */
 
-static ssize_t send_cb(nghttp2_session *ngh, const uint8_t *data, size_t len, int flags,
-                       void *arg)
+static ssize_t send_cb(nghttp2_session *ngh, const uint8_t *data, size_t len, int flags, void *arg)
 {
     struct h2c *c;
 
@@ -687,9 +672,7 @@ static ssize_t data_read_cb(nghttp2_session *ngh, int32_t id, uint8_t *buf, size
         /* parked on the object: the exchange wakes us */
         s->deferred_cache = true;
         return NGHTTP2_ERR_DEFERRED;
-    case OBJ_READ_EOF:
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-        return 0;
+    case OBJ_READ_EOF: *flags |= NGHTTP2_DATA_FLAG_EOF; return 0;
     case OBJ_READ_ERROR:
         /* the fill failed mid-body: the client must see a truncation
          * (RST_STREAM INTERNAL_ERROR), never END_STREAM */
@@ -758,9 +741,8 @@ static int send_data_cb(nghttp2_session *ngh, nghttp2_frame *frame, const uint8_
 
 /* TLS: DATA payloads of 16384 - 9 bytes, so that a frame and its header
  * fill one TLS record (RFC 8446 5.1: 2^14 bytes of plaintext at most). */
-static ssize_t tls_frame_len_cb(nghttp2_session *ngh, uint8_t type, int32_t id,
-                                int32_t conn_window, int32_t stream_window,
-                                uint32_t max_frame, void *arg)
+static ssize_t tls_frame_len_cb(nghttp2_session *ngh, uint8_t type, int32_t id, int32_t conn_window,
+                                int32_t stream_window, uint32_t max_frame, void *arg)
 {
     (void)ngh;
     (void)type;
@@ -798,8 +780,7 @@ static int on_begin_frame_cb(nghttp2_session *ngh, const nghttp2_frame_hd *hd, v
         else if (hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_HEADERS))
             spend(c, FLOOD_EMPTY);
         break;
-    default:
-        break;
+    default: break;
     }
     return 0;
 }
@@ -880,8 +861,8 @@ static int on_header_cb(nghttp2_session *ngh, const nghttp2_frame *frame, nghttp
     return 0;
 }
 
-static int on_data_chunk_cb(nghttp2_session *ngh, uint8_t flags, int32_t id,
-                            const uint8_t *data, size_t len, void *arg)
+static int on_data_chunk_cb(nghttp2_session *ngh, uint8_t flags, int32_t id, const uint8_t *data,
+                            size_t len, void *arg)
 {
     struct h2c *c;
     struct h2s *s;
@@ -932,9 +913,7 @@ static int on_frame_recv_cb(nghttp2_session *ngh, const nghttp2_frame *frame, vo
         if (end && s->state == H2S_REQUEST && s->x != NULL)
             h2s_start(s);
         break;
-    case NGHTTP2_RST_STREAM:
-        spend(c, FLOOD_RESET);
-        break;
+    case NGHTTP2_RST_STREAM: spend(c, FLOOD_RESET); break;
     case NGHTTP2_PING:
         if (!(frame->hd.flags & NGHTTP2_FLAG_ACK))
             spend(c, FLOOD_PING);
@@ -944,11 +923,9 @@ static int on_frame_recv_cb(nghttp2_session *ngh, const nghttp2_frame *frame, vo
             spend(c, FLOOD_SETTINGS);
         break;
     case NGHTTP2_GOAWAY:
-        LOG_D("h2 %s: GOAWAY from the client, error %u", c->peer,
-              frame->goaway.error_code);
+        LOG_D("h2 %s: GOAWAY from the client, error %u", c->peer, frame->goaway.error_code);
         break;
-    default:
-        break;
+    default: break;
     }
     return 0;
 }
@@ -983,18 +960,15 @@ static int on_frame_send_cb(nghttp2_session *ngh, const nghttp2_frame *frame, vo
         switch (frame->rst_stream.error_code) {
         case NGHTTP2_NO_ERROR:
         case NGHTTP2_INTERNAL_ERROR:
-        case NGHTTP2_CANCEL:
-            break;
-        default:
-            spend(c, FLOOD_RESET);
+        case NGHTTP2_CANCEL: break;
+        default: spend(c, FLOOD_RESET);
         }
         break;
     case NGHTTP2_GOAWAY:
-        LOG_D("h2 %s: GOAWAY sent, last stream %d, error %u", c->peer,
-              frame->goaway.last_stream_id, frame->goaway.error_code);
+        LOG_D("h2 %s: GOAWAY sent, last stream %d, error %u", c->peer, frame->goaway.last_stream_id,
+              frame->goaway.error_code);
         break;
-    default:
-        break;
+    default: break;
     }
     return 0;
 }
@@ -1194,8 +1168,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     if (c->goaway_at_ms != 0 && now >= c->goaway_at_ms) {
         c->goaway_at_ms = 0;
         nghttp2_submit_goaway(c->ngh, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(c->ngh),
-                              NGHTTP2_NO_ERROR, NULL, 0);
+                              nghttp2_session_get_last_proc_stream_id(c->ngh), NGHTTP2_NO_ERROR,
+                              NULL, 0);
         want_flush(c);
     }
     if (c->nstreams == 0 && now >= c->idle_since_ms + cf->client_idle_timeout_ms) {
@@ -1209,15 +1183,14 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
          * window closed, or the output unread) and nothing moved */
         struct h2s *s;
         bool stalled = false;
-        TAILQ_FOREACH(s, &c->streams, link) {
+        for (s = TAILQ_FIRST(&c->streams); s != NULL; s = TAILQ_NEXT(s, link)) {
             if (s->state == H2S_REQUEST || (s->state == H2S_BODY && !s->deferred_cache)) {
                 stalled = true;
                 break;
             }
         }
         if (stalled) {
-            LOG_I("h2 %s: no progress for %u ms: closing", c->peer,
-                  cf->client_send_timeout_ms);
+            LOG_I("h2 %s: no progress for %u ms: closing", c->peer, cf->client_send_timeout_ms);
             nghttp2_session_terminate_session(c->ngh, NGHTTP2_ENHANCE_YOUR_CALM);
             h2c_closing(c);
             return;
@@ -1261,18 +1234,20 @@ static size_t h2c_walk(struct event_base *base, struct h2c **v, size_t cap)
 static void h2c_free(struct h2c *c)
 {
     struct server *srv = c->srv;
-    struct h2s *s;
+    struct h2s *s, *next;
     bool draining = c->loop_draining;
 
     CHECK_OBJ_NOTNULL(c, H2C_MAGIC);
     LOG_D("h2 %s: closed", c->peer);
     /* nghttp2 calls nothing back from here; the streams go with us */
-    TAILQ_FOREACH(s, &c->streams, link)
+    for (s = TAILQ_FIRST(&c->streams); s != NULL; s = TAILQ_NEXT(s, link))
         release_fields(s);
     nghttp2_session_del(c->ngh);
     c->ngh = NULL;
-    while ((s = TAILQ_FIRST(&c->streams)) != NULL)
+    for (s = TAILQ_FIRST(&c->streams); s != NULL; s = next) {
+        next = TAILQ_NEXT(s, link);
         h2s_free(s);
+    }
     event_free(c->proc);
     event_free(c->timer);
     bufferevent_free(c->bev);

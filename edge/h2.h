@@ -27,8 +27,7 @@ struct server;
  * server's connection count already includes it; server_conn_closed() is
  * called once when the connection ends.
  */
-void h2_conn_attach(struct server *s, struct bufferevent *bev, const char *peer,
-                    bool tls);
+void h2_conn_attach(struct server *s, struct bufferevent *bev, const char *peer, bool tls);
 
 /*
  * Graceful shutdown: every HTTP/2 connection of this server's loop gets a
