@@ -346,7 +346,14 @@ class Bench:
         cand = os.environ.get("S3EDGE_BIN") or os.path.join(
             REPO, "build", "edge", "s3edge")
         if os.path.isfile(cand) and os.access(cand, os.X_OK):
-            return cand
+            # A private copy: a rebuild in the tree during the run must not
+            # change the binary between rounds (or hide its symbols from
+            # the profiler).
+            os.makedirs(self.work, exist_ok=True)
+            copy = os.path.join(self.work, "s3edge")
+            shutil.copy2(cand, copy)
+            self.s3edge_origin_path = cand
+            return copy
         self.missing_s3edge = cand
         return None
 
@@ -1246,13 +1253,17 @@ class Bench:
         _, out, _ = run(rep + ["--sort", "dso"], 180)
         by_dso = []
         for line in out.splitlines():
-            mm = re.match(r"^\s*([\d.]+)%\s+(\S+)\s*$", line)
+            mm = re.match(r"^\s*([\d.]+)%\s+(.+?)\s*$", line)
             if mm:
                 by_dso.append((float(mm.group(1)), mm.group(2)))
-        _, out, _ = run(rep + ["--percentage", "absolute", "--sort",
-                               "dso,sym", "--dsos",
-                               os.path.basename(self.s3edge_bin)], 180)
-        own = self.parse_perf(out, 10)
+        _, out, _ = run(rep + ["--percentage", "absolute", "--sort", "sym",
+                               "--dsos", os.path.basename(self.s3edge_bin)],
+                        180)
+        own = []
+        for line in out.splitlines():
+            mm = re.match(r"^\s*([\d.]+)%\s+\[(.)\]\s+(.+?)\s*$", line)
+            if mm and len(own) < 10:
+                own.append((float(mm.group(1)), "s3edge", mm.group(3)))
         return {"top": top, "by_object": by_dso[:6], "s3edge_top": own}
 
     @staticmethod
@@ -1539,8 +1550,12 @@ def machine_info(bench):
         mem = 0
     rc, commit, _ = run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
                         10)
-    s3 = first_line([bench.s3edge_bin, "-v"]) if bench.s3edge_bin \
-        else "absent"
+    s3 = "absent"
+    if bench.s3edge_bin:
+        where = os.path.relpath(bench.s3edge_origin_path, REPO)
+        if where.startswith(".."):
+            where = "$S3EDGE_BIN"
+        s3 = "%s (%s)" % (first_line([bench.s3edge_bin, "-v"]), where)
     info = [
         ("machine", "%d CPUs (nproc), %s, %.1f GiB memory, Linux %s" % (
             os.cpu_count(), cpu, mem, platform.release())),
