@@ -608,7 +608,6 @@ static SSL_CTX *snap_build(struct tls_listener *tl, char *err, size_t errlen)
         return NULL;
     }
     sn->magic = TLS_SNAP_MAGIC;
-    sn->keys = keyring_ref(tl->keys);
     sn->ctx = calloc(t->ncerts, sizeof(*sn->ctx));
     sn->certs = calloc(t->ncerts, sizeof(*sn->certs));
     sn->listen = strdup(c->listens[tl->idx].address);
@@ -675,6 +674,8 @@ static SSL_CTX *snap_build(struct tls_listener *tl, char *err, size_t errlen)
     for (i = 0; i < sn->nnames; i++)
         LOG_D("listen %s: TLS name %s -> certificate %s", sn->listen, sn->names[i].name,
               sn->certs[sn->names[i].cert].label);
+    /* last: a snapshot that failed to build never held the keys */
+    sn->keys = keyring_ref(tl->keys);
     return ctx0;
 fail:
     SSL_CTX_free(ctx0);
@@ -978,11 +979,15 @@ void tls_listener_accept(struct tls_listener *tl, evutil_socket_t fd, const stru
 
 void tls_listener_free(struct tls_listener *tl)
 {
+    struct tls_hs *h, *next;
+
     if (tl == NULL)
         return;
     CHECK_OBJ(tl, TLS_LISTENER_MAGIC);
-    while (tl->pending != NULL)
-        hs_free(tl->pending, true);
+    for (h = tl->pending; h != NULL; h = next) {
+        next = h->next;
+        hs_free(h, true);
+    }
     if (tl->rotate != NULL)
         event_free(tl->rotate);
     SSL_CTX_free(tl->current);
