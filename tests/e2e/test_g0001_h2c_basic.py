@@ -135,3 +135,26 @@ def test_http1_starting_like_the_preface(fault, edge_fault):
                                b"Content-Length: 0\r\n\r\n")
     resps, _ = harness.parse_responses(raw.data)
     assert [r.status for r in resps] == [405], raw
+
+
+def test_empty_and_pass_through_objects(fault, edge_fault):
+    """An empty object: HEADERS with END_STREAM and content-length 0, no
+    DATA. An object over max_object_size passes through uncached, read
+    by a client slower than the origin (the fill pauses and resumes)."""
+    fault.put("g0001/empty", data=b"")
+    big = harness.object_bytes(3 * 1024 * 1024, 9)
+    fault.put("g0001/pass.bin", data=big)
+    e = edge_fault(["--max-object-size", "1MiB"])
+    with H2Client(e.port) as c:
+        st = c.get("/g0001/empty")
+        assert st.status == 200 and st.ended and st.data == b""
+        assert st.header("content-length") == "0"
+        assert not any(type(ev).__name__ == "DataReceived"
+                       and ev.stream_id == st.id for ev in c.events)
+    # a 16 KiB stream window: the client is paced by its WINDOW_UPDATEs
+    with H2Client(e.port, settings={4: 16384}, timeout=60) as c:
+        st = c.get("/g0001/pass.bin", timeout=60)
+        assert st.ended and st.reset is None
+        assert st.header("x-cache") == "Pass from s3edge"
+        assert harness.sha256(bytes(st.data)) == harness.sha256(big)
+    assert fault.key_stats("g0001/pass.bin")["GET"] == 1
