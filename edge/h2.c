@@ -426,8 +426,9 @@ static void h2s_try_head(struct h2s *s)
     struct h2c *c = s->c;
     struct exchange *x = s->x;
     char status[8], clen[24], age[24];
-    char names[2048];
-    size_t used = 0;
+    char names_stack[2048];
+    char *names = names_stack;
+    size_t used = 0, need = 0;
     unsigned n = 0;
 
     CHECK_OBJ_NOTNULL(x, EXCHANGE_MAGIC);
@@ -438,12 +439,20 @@ static void h2s_try_head(struct h2s *s)
     unsigned nobj = x->o != NULL ? x->o->nhdrs : 0;
     nghttp2_nv nv_stack[H2_RESP_FIELDS];
     nghttp2_nv *nv = nv_stack;
-    if (nobj + 10 > H2_RESP_FIELDS) {
+    for (unsigned i = 0; i < nobj; i++)
+        need += strlen(x->o->hdrs[i].name);
+    /* field names go out lower-cased: a copy, on the stack when it fits */
+    if (nobj + 10 > H2_RESP_FIELDS)
         nv = calloc(nobj + 10, sizeof(*nv));
-        if (nv == NULL) {
-            h2s_reset(s, NGHTTP2_INTERNAL_ERROR);
-            return;
-        }
+    if (need > sizeof(names_stack))
+        names = malloc(need);
+    if (nv == NULL || names == NULL) {
+        if (nv != nv_stack)
+            free(nv);
+        if (names != names_stack)
+            free(names);
+        h2s_reset(s, NGHTTP2_INTERNAL_ERROR);
+        return;
     }
 #define NV(nm, nl, v, vl)                                                                          \
     do {                                                                                           \
@@ -466,8 +475,6 @@ static void h2s_try_head(struct h2s *s)
         /* an error of ours keeps only Content-Range (416) */
         if (x->err_text && strcasecmp(h->name, "content-range") != 0)
             continue;
-        if (used + nl > sizeof(names))
-            continue; /* cannot happen with the fill's limits */
         for (size_t k = 0; k < nl; k++) {
             char ch = h->name[k];
             names[used + k] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
@@ -505,6 +512,8 @@ static void h2s_try_head(struct h2s *s)
     int rv = nghttp2_submit_response(c->ngh, s->id, nv, n, body ? &prd : NULL);
     if (nv != nv_stack)
         free(nv);
+    if (names != names_stack)
+        free(names);
     if (rv != 0) {
         LOG_D("h2 %s: stream %d: submit_response: %s", c->peer, s->id, nghttp2_strerror(rv));
         h2s_reset(s, NGHTTP2_INTERNAL_ERROR);

@@ -158,3 +158,17 @@ def test_empty_and_pass_through_objects(fault, edge_fault):
         assert st.header("x-cache") == "Pass from s3edge"
         assert harness.sha256(bytes(st.data)) == harness.sha256(big)
     assert fault.key_stats("g0001/pass.bin")["GET"] == 1
+
+
+def test_many_long_metadata_fields_like_h1(fault, edge_fault, get):
+    """x-amz-meta-* fields whose names add up to more than a few KiB reach
+    h2 clients lower-cased and complete, as on HTTP/1.1."""
+    meta = {("Field-%02d-" % i) + "N" * 50: "v%d" % i for i in range(40)}
+    fault.put("g0001/meta.bin", data=b"m", metadata=meta)
+    e = edge_fault()
+    h1 = get(e.url("/g0001/meta.bin"))
+    h2 = curl_h2(get, e.url("/g0001/meta.bin"))
+    assert h1.status == h2.status == 200
+    names = sorted(k for k, _ in h2.headers if k.startswith("x-amz-meta-"))
+    assert len(names) == 40, names
+    assert comparable(h1) == comparable(h2)
