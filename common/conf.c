@@ -775,6 +775,8 @@ struct conf *conf_new(void)
     c->max_keepalive_requests = 10000;
     c->max_connections = 100000;
     c->max_pipeline = 16;
+    c->redis_stream_maxlen = 100000;
+    c->heartbeat_ms = 250;
     c->workers = 0;
     return c;
 }
@@ -847,6 +849,17 @@ void conf_free(struct conf *c)
     free(c->path);
     free(c->error_log);
     free(c->access_log);
+    free(c->state_dir);
+    free(c->node_id);
+    free(c->pop);
+    free(c->admin_listen);
+    for (i = 0; i < c->nadmin_tokens; i++)
+        free(c->admin_tokens[i]);
+    free(c->admin_tokens);
+    free(c->admin_token_file);
+    free(c->redis_url);
+    free(c->redis_username);
+    free(c->redis_password);
     c->magic = 0;
     free(c);
 }

@@ -193,6 +193,20 @@ struct conf {
     unsigned max_pipeline;             /* requests parsed ahead, default 16 */
 
     unsigned workers;      /* event loop threads; 0 = one (default for now) */
+
+    /* fleet-wide invalidation (edge/fleet.c, edge/admin.c, edge/purge.c) */
+    char *state_dir;       /* rules, pending purges, stream id; NULL: memory only */
+    char *node_id;         /* default: the host name */
+    char *pop;             /* PoP/region label shown by the admin API; default "" */
+    char *admin_listen;    /* admin API address; NULL (default): no admin API */
+    char **admin_tokens;   /* bearer tokens */
+    size_t nadmin_tokens;
+    char *admin_token_file; /* more tokens, one a line */
+    char *redis_url;       /* redis://[USER:PASSWORD@]HOST:PORT[/DB]; NULL: this node alone */
+    char *redis_username;  /* ACL user (overrides the URL's) */
+    char *redis_password;  /* overrides the URL's */
+    unsigned redis_stream_maxlen; /* stream cap (XADD MAXLEN ~); default 100000 */
+    unsigned heartbeat_ms; /* node heartbeat; a node is gone after 4 missed; default 250 */
 };
 
 struct conf *conf_new(void);

@@ -92,6 +92,9 @@ struct obj {
     bool negative;           /* a cached 404/403 (error_body, fd.lifetime = its TTL) */
     bool not_modified;       /* a 304 answering our revalidation */
     bool revalidating;       /* a revalidation of this object is in flight */
+    /* when the fetch that stored it (or last revalidated it) started, on
+     * purge_clock_ms(): invalidation rules compare against it (purge.h) */
+    int64_t fetch_ms;
 
     /* body */
     struct chunk *head, *tail;

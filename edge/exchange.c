@@ -21,6 +21,7 @@
 
 #include "err.h"
 #include "fill.h"
+#include "fleet.h"
 #include "log.h"
 #include "route.h"
 #include "server.h"
@@ -274,6 +275,8 @@ void exchange_start(struct exchange *x)
         uint64_t now_ms = time_mono_ms();
         struct obj *hit = cache_lookup(x->srv->cache, ckey, (size_t)kl, now_ms);
         enum fresh_state st = hit ? obj_fresh_state(hit, now_ms) : FRESH_STALE;
+        /* invalidation rules (DESIGN.md, decision 6): a miss or stale */
+        hit = fleet_filter(x->srv, x->dist, key, hit, &st);
         if (hit != NULL && (st != FRESH_STALE || hit->negative)) {
             if (st == FRESH_STALE_SWR && !hit->revalidating) {
                 /* RFC 5861 3: serve the stale copy now, refresh it in the

@@ -22,6 +22,7 @@
 #include "err.h"
 #include "log.h"
 #include "origin.h"
+#include "purge.h"
 #include "server.h"
 #include "timeutil.h"
 #include "vas.h"
@@ -42,6 +43,7 @@ struct fill {
     bool head, range;
     struct obj *reval;  /* the stale object this fill revalidates, or NULL */
     time_t request_time;
+    int64_t fetch_ms;   /* request_time on purge_clock_ms() */
     char *s3_key;       /* for logs */
     uint64_t discarded; /* error body bytes thrown away */
 };
@@ -68,6 +70,7 @@ static bool pass_header(const struct fill *fl, const char *name, size_t n)
         "content-type", "content-encoding", "content-disposition",
         "content-language", "cache-control", "expires", "etag",
         "last-modified", "x-amz-version-id", "accept-ranges",
+        "surrogate-key", /* tags of fleet invalidation (fleet.c) */
     };
     for (size_t i = 0; i < ARRAY_LEN(pass); i++)
         if (strlen(pass[i]) == n && strncasecmp(pass[i], name, n) == 0)
@@ -136,6 +139,7 @@ static void on_head(void *arg, const struct origin_resp *r)
         (void)fresh_decide(&old->fresp, &pol, fl->request_time, now, false, &old->fd);
         old->resp_mono_ms = o->resp_mono_ms;
         old->date = now;
+        old->fetch_ms = fl->fetch_ms; /* confirmed by the origin: newer than a soft purge */
         o->not_modified = true;
         o->transient = true;
         if (obj_set_headers(o, 304, 0, NULL, 0) < 0)
@@ -384,6 +388,8 @@ struct obj *fill_start(struct server *s, const struct fill_req *req)
     fl->head = req->head;
     fl->range = req->range != NULL;
     fl->request_time = time(NULL);
+    fl->fetch_ms = purge_clock_ms();
+    o->fetch_ms = fl->fetch_ms;
     fl->s3_key = strdup(req->s3_key);
     if (fl->s3_key == NULL) {
         free(fl);

@@ -55,6 +55,16 @@ static void usage(FILE *f)
             "                             origin time to first byte (default 30s)\n"
             "      --idle-timeout DUR     origin silence while sending a body (default 30s)\n"
             "\n"
+            "Invalidation (with or without a configuration file):\n"
+            "      --admin-listen ADDR    admin API address, e.g. 127.0.0.1:9090\n"
+            "      --admin-token-file FILE\n"
+            "                             bearer tokens of the admin API, one a line\n"
+            "      --redis URL            redis://[USER:PASSWORD@]HOST:PORT[/DB]: share\n"
+            "                             invalidations with the other nodes\n"
+            "      --node-id NAME         this node's name (default: the host name)\n"
+            "      --pop LABEL            its PoP/region label\n"
+            "      --state-dir DIR        keep rules and pending purges in DIR\n"
+            "\n"
             "Origin credentials come from the configuration or from AWS_ACCESS_KEY_ID,\n"
             "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; none: anonymous requests.\n");
 }
@@ -77,6 +87,12 @@ enum {
     OPT_TLS_LISTEN,
     OPT_TLS_CERT,
     OPT_TLS_KEY,
+    OPT_ADMIN_LISTEN,
+    OPT_ADMIN_TOKEN_FILE,
+    OPT_REDIS,
+    OPT_NODE_ID,
+    OPT_POP,
+    OPT_STATE_DIR,
 };
 
 static const struct option longopts[] = {
@@ -102,6 +118,12 @@ static const struct option longopts[] = {
     {"tls-listen", required_argument, NULL, OPT_TLS_LISTEN},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
+    {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN_FILE},
+    {"redis", required_argument, NULL, OPT_REDIS},
+    {"node-id", required_argument, NULL, OPT_NODE_ID},
+    {"pop", required_argument, NULL, OPT_POP},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {NULL, 0, NULL, 0},
 };
 
@@ -112,6 +134,7 @@ struct overrides {
     const char *access_log, *error_log;
     const char *region, *ca_file;
     const char *connect_to, *first_byte_to, *idle_to;
+    const char *admin_listen, *admin_token_file, *redis, *node_id, *pop, *state_dir;
     bool anonymous, insecure;
 };
 
@@ -130,6 +153,15 @@ static char *xstrdup(const char *s)
         exit(1);
     }
     return d;
+}
+
+/* Replace a string field when the command line gives it. */
+static void set_str(char **dst, const char *val)
+{
+    if (val != NULL) {
+        free(*dst);
+        *dst = xstrdup(val);
+    }
 }
 
 static int parse_ms(const char *opt, const char *val, unsigned *out)
@@ -172,6 +204,12 @@ static int apply_overrides(struct conf *c, const struct overrides *ov)
         for (size_t i = 0; i < c->ndists; i++)
             c->dists[i].default_ttl_s = (unsigned)(v / 1000);
     }
+    set_str(&c->admin_listen, ov->admin_listen);
+    set_str(&c->admin_token_file, ov->admin_token_file);
+    set_str(&c->redis_url, ov->redis);
+    set_str(&c->node_id, ov->node_id);
+    set_str(&c->pop, ov->pop);
+    set_str(&c->state_dir, ov->state_dir);
     if (ov->access_log) {
         free(c->access_log);
         c->access_log = xstrdup(ov->access_log);
@@ -270,6 +308,12 @@ int main(int argc, char **argv)
         case OPT_CONNECT_TO: ov.connect_to = optarg; break;
         case OPT_FIRST_BYTE_TO: ov.first_byte_to = optarg; break;
         case OPT_IDLE_TO: ov.idle_to = optarg; break;
+        case OPT_ADMIN_LISTEN: ov.admin_listen = optarg; break;
+        case OPT_ADMIN_TOKEN_FILE: ov.admin_token_file = optarg; break;
+        case OPT_REDIS: ov.redis = optarg; break;
+        case OPT_NODE_ID: ov.node_id = optarg; break;
+        case OPT_POP: ov.pop = optarg; break;
+        case OPT_STATE_DIR: ov.state_dir = optarg; break;
         default:
             fprintf(stderr, "Try 's3edge --help'.\n");
             return 2;

@@ -17,6 +17,7 @@
 #include <event2/listener.h>
 
 #include "cache.h"
+#include "fleet.h"
 #include "h1.h"
 #include "h2.h"
 #include "log.h"
@@ -224,6 +225,8 @@ struct server *server_new(const struct conf *conf, char *err, size_t errlen)
     for (size_t i = 0; i < conf->nlistens; i++)
         if (listen_on(s, i, err, errlen) < 0)
             goto fail;
+    if (fleet_start(s, err, errlen) < 0)
+        goto fail;
     s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
     s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
     if (!s->sig_term || !s->sig_int || evsignal_add(s->sig_term, NULL) < 0 ||
@@ -303,6 +306,7 @@ void server_free(struct server *s)
             origin_free(s->origins[i]);
         free(s->origins);
     }
+    fleet_stop(s); /* the admin API and the Redis links */
     cache_free(s->cache);
     if (s->sig_term)
         event_free(s->sig_term);

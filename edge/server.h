@@ -20,6 +20,7 @@ struct server;
 struct cache;
 struct origin;
 struct tls_listener;
+struct fleet;
 
 /*
  * Work that lives across loop turns (client connections, fills) registers
@@ -57,6 +58,7 @@ struct server {
     struct event_base *base;
     struct evdns_base *dns;
     struct cache *cache;
+    struct fleet *fleet;     /* invalidation rules and their propagation */
     struct origin **origins; /* parallel to conf->origins */
     struct evconnlistener **listeners;
     struct tls_listener **tls; /* parallel to listeners; NULL: cleartext */
