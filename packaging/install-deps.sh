@@ -6,11 +6,13 @@ set -euo pipefail
 PKGS=(
     # build
     autoconf automake make gcc pkg-config
-    libevent-dev libssl-dev libnghttp2-dev libhiredis-dev libyaml-dev check
+    libevent-dev libssl-dev libnghttp2-dev libhiredis-dev libyaml-dev libjansson-dev check
     # tests and demo: origin (s3rver on Node.js behind a SigV4 gate using
     # botocore), clients, fuzzing
     python3 python3-pytest python3-botocore python3-h2 awscli curl ca-certificates
     nghttp2-client aria2 wget clang libclang-rt-14-dev procps
+    # fleet invalidation tests: a real Redis
+    redis-server
 )
 
 missing=()
