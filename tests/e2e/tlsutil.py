@@ -185,6 +185,9 @@ def s_client(port, *args, servername=None, sess_out=None, timeout=10):
     argv = [OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % port]
     argv += ["-servername", servername] if servername else ["-noservername"]
     if sess_out:
+        # a file left from an earlier session would pass for this one's
+        if Path(sess_out).exists():
+            Path(sess_out).unlink()
         argv += ["-sess_out", str(sess_out)]
     argv += [str(a) for a in args]
     p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
