@@ -778,6 +778,23 @@ static void xinfo_cb(redisAsyncContext *ac, void *reply, void *priv)
         x->element[0]->type == REDIS_REPLY_STRING &&
         sid_parse(x->element[0]->str, x->element[0]->len, &first) == 0)
         has_first = true;
+    x = xinfo_get(r, "length");
+    long long length = x && x->type == REDIS_REPLY_INTEGER ? x->integer : -1;
+    x = xinfo_get(r, "entries-added");
+    long long added = x && x->type == REDIS_REPLY_INTEGER ? x->integer : -1;
+    /* Entries newer than ours are gone if: XDEL removed one (Redis 7
+     * records the newest deleted id), or trimming (XADD MAXLEN, XTRIM,
+     * which that record does not cover) removed entries and the oldest
+     * left is newer than ours, or removed them all after ours. When our
+     * own entry is trimmed but the next one is left, this says "gap" too:
+     * it cannot be told apart, and invalidating is the safe side. */
+    bool trimmed = added >= 0 && length >= 0 && added > length &&
+                   (has_first ? sid_cmp(first, f->applied) > 0
+                              : length == 0 && sid_cmp(last, f->applied) > 0);
+    if (!has_maxdel && added < 0) /* before Redis 7: the oldest entry alone */
+        trimmed = has_first && sid_cmp(first, f->applied) > 0;
+    if (has_maxdel && sid_cmp(maxdel, f->applied) > 0)
+        trimmed = true;
 
     if (!f->has_applied) {
         /* a new node has nothing cached from before: start at the end */
@@ -788,8 +805,7 @@ static void xinfo_cb(redisAsyncContext *ac, void *reply, void *priv)
         invalidate_all(f, "the stream is older than our last applied id (Redis lost data)");
         f->applied = (struct sid){0, 0};
         sid_save(f);
-    } else if (has_maxdel ? sid_cmp(maxdel, f->applied) > 0
-                          : (has_first && sid_cmp(first, f->applied) > 0)) {
+    } else if (trimmed) {
         char a[64];
         sid_fmt(f->applied, a, sizeof(a));
         char why[160];
