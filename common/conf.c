@@ -766,6 +766,9 @@ struct conf *conf_new(void)
     c->log_level = LOG_LVL_INFO;
     c->memory_cache_bytes = 256 * MiB;
     c->max_object_bytes = 64 * MiB;
+    c->disk_size_bytes = 10 * GiB;
+    c->disk_threads = 2;
+    c->disk_fsync = true;
     c->max_request_line = 8192;
     c->max_head_bytes = 32768;
     c->max_headers = 100;
@@ -860,6 +863,7 @@ void conf_free(struct conf *c)
     free(c->redis_url);
     free(c->redis_username);
     free(c->redis_password);
+    free(c->disk_path);
     c->magic = 0;
     free(c);
 }
@@ -1715,9 +1719,53 @@ static const struct field log_fields[] = {
 };
 static const struct map_spec log_map = {log_fields, ARRAY_LEN(log_fields)};
 
+/* disk_size, disk_threads and disk_fsync mean nothing without disk_path:
+ * remember where the first one was, conf_finish() says so */
+static void note_disk_opt(struct yp *y, const struct field *f)
+{
+    if (y->c->disk_opt_line == 0) {
+        y->c->disk_opt_line = ev_line(y);
+        y->c->disk_opt_key = f->key;
+    }
+}
+
+static int f_disk_size(struct yp *y, void *obj, const struct field *f)
+{
+    note_disk_opt(y, f);
+    return f_size64(y, obj, f);
+}
+
+static int f_disk_count(struct yp *y, void *obj, const struct field *f)
+{
+    note_disk_opt(y, f);
+    return f_count(y, obj, f);
+}
+
+static int f_disk_bool(struct yp *y, void *obj, const struct field *f)
+{
+    note_disk_opt(y, f);
+    return f_bool(y, obj, f);
+}
+
+/* the disk cache's files go to DIR/XX/NAME and DIR/tmp/NAME */
+#define DISK_PATH_MAX 3800
+
+static const char *check_disk_path(const char *s)
+{
+    if (s[0] == '\0')
+        return "expected a directory path";
+    if (strlen(s) > DISK_PATH_MAX)
+        return "expected a directory path of at most 3800 bytes";
+    return NULL;
+}
+
 static const struct field cache_fields[] = {
     {"memory_size", f_size64, offsetof(struct conf, memory_cache_bytes), MiB, 16 * TiB, NULL, NULL},
     {"max_object_size", f_size64, offsetof(struct conf, max_object_bytes), 1, 16 * TiB, NULL, NULL},
+    {"disk_path", f_string, offsetof(struct conf, disk_path), 0, 0, NULL, check_disk_path},
+    {"disk_size", f_disk_size, offsetof(struct conf, disk_size_bytes), MiB, 1024 * TiB, NULL, NULL},
+    {"disk_threads", f_disk_count, offsetof(struct conf, disk_threads), 1, 64, NULL, NULL},
+    {"disk_fsync", f_disk_bool, offsetof(struct conf, disk_fsync), 0, 0, NULL, NULL},
 };
 static const struct map_spec cache_map = {cache_fields, ARRAY_LEN(cache_fields)};
 
@@ -2695,6 +2743,9 @@ int conf_finish(struct conf *c, char *err)
     free(onames);
     if (rc != 0)
         return -1;
+    if (c->disk_path == NULL && c->disk_opt_line != 0)
+        return fail(err, c->path, c->disk_opt_line, "cache.%s: needs cache.disk_path",
+                    c->disk_opt_key);
     /* An object larger than the whole cache could never stay in it. */
     if (c->max_object_bytes > c->memory_cache_bytes)
         c->max_object_bytes = c->memory_cache_bytes;

@@ -180,6 +180,12 @@ struct conf {
     /* cache */
     uint64_t memory_cache_bytes;   /* default 256 MiB */
     uint64_t max_object_bytes;     /* larger objects stream through uncached; default 64 MiB */
+    char *disk_path;               /* disk cache directory; NULL (default): no disk cache */
+    uint64_t disk_size_bytes;      /* its byte budget; default 10 GiB */
+    unsigned disk_threads;         /* its I/O threads; default 2 */
+    bool disk_fsync;               /* fdatasync each file before its rename; default true */
+    unsigned disk_opt_line;        /* first other disk_* key, for messages (0: none) */
+    const char *disk_opt_key;
 
     /* client limits */
     unsigned max_request_line;     /* default 8192 */

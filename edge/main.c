@@ -44,6 +44,9 @@ static void usage(FILE *f)
             "\n"
             "Overrides (with or without a configuration file):\n"
             "      --memory-cache SIZE    memory cache budget, e.g. 256MiB\n"
+            "      --disk-cache DIR[:SIZE]\n"
+            "                             disk cache in DIR with a budget of SIZE\n"
+            "                             (default 10GiB), e.g. /var/cache/s3edge:50GiB\n"
             "      --max-object-size SIZE larger objects stream through uncached\n"
             "      --default-ttl DUR      freshness when S3 sends no Cache-Control, e.g. 1h\n"
             "      --access-log PATH      a file, stderr or off\n"
@@ -75,6 +78,7 @@ enum {
     OPT_REGION,
     OPT_ANON,
     OPT_MEMORY,
+    OPT_DISK,
     OPT_MAXOBJ,
     OPT_TTL,
     OPT_ACCESS_LOG,
@@ -106,6 +110,7 @@ static const struct option longopts[] = {
     {"region", required_argument, NULL, OPT_REGION},
     {"anonymous", no_argument, NULL, OPT_ANON},
     {"memory-cache", required_argument, NULL, OPT_MEMORY},
+    {"disk-cache", required_argument, NULL, OPT_DISK},
     {"max-object-size", required_argument, NULL, OPT_MAXOBJ},
     {"default-ttl", required_argument, NULL, OPT_TTL},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
@@ -130,7 +135,7 @@ static const struct option longopts[] = {
 /* what the command line asks for, applied after the config is built */
 struct overrides {
     const char *log_level;
-    const char *memory, *maxobj, *ttl;
+    const char *memory, *maxobj, *ttl, *disk;
     const char *access_log, *error_log;
     const char *region, *ca_file;
     const char *connect_to, *first_byte_to, *idle_to;
@@ -192,6 +197,22 @@ static int apply_overrides(struct conf *c, const struct overrides *ov)
         if (conf_parse_size(ov->memory, &v) < 0 || v == 0)
             return bad_value("memory-cache", ov->memory, "a size like 256MiB");
         c->memory_cache_bytes = v;
+    }
+    if (ov->disk) {
+        /* DIR[:SIZE]: a last ":SIZE" that is a size; the rest is the path */
+        const char *colon = strrchr(ov->disk, ':');
+        size_t dl = strlen(ov->disk);
+        if (colon != NULL && conf_parse_size(colon + 1, &v) == 0) {
+            if (v < (uint64_t)1 << 20)
+                return bad_value("disk-cache", ov->disk, "DIR[:SIZE] with a SIZE of 1MiB or more");
+            c->disk_size_bytes = v;
+            dl = (size_t)(colon - ov->disk);
+        }
+        if (dl == 0 || dl > 3800)
+            return bad_value("disk-cache", ov->disk, "DIR[:SIZE], e.g. /var/cache/s3edge:10GiB");
+        free(c->disk_path);
+        c->disk_path = xstrdup(ov->disk);
+        c->disk_path[dl] = '\0';
     }
     if (ov->maxobj) {
         if (conf_parse_size(ov->maxobj, &v) < 0)
@@ -299,6 +320,7 @@ int main(int argc, char **argv)
         case OPT_REGION: ov.region = optarg; break;
         case OPT_ANON: ov.anonymous = true; break;
         case OPT_MEMORY: ov.memory = optarg; break;
+        case OPT_DISK: ov.disk = optarg; break;
         case OPT_MAXOBJ: ov.maxobj = optarg; break;
         case OPT_TTL: ov.ttl = optarg; break;
         case OPT_ACCESS_LOG: ov.access_log = optarg; break;

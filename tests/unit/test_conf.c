@@ -471,6 +471,25 @@ START_TEST(max_object_capped_by_memory)
 }
 END_TEST
 
+START_TEST(disk_cache_keys)
+{
+    struct conf *c = load_ok(L O D);
+
+    ck_assert_ptr_null(c->disk_path);
+    ck_assert_uint_eq(c->disk_size_bytes, (uint64_t)10 << 30);
+    ck_assert_uint_eq(c->disk_threads, 2);
+    ck_assert(c->disk_fsync);
+    conf_free(c);
+    c = load_ok(L "cache:\n  disk_path: /var/cache/s3edge/\n  disk_size: 2TiB\n"
+                  "  disk_threads: 8\n  disk_fsync: false\n" O D);
+    ck_assert_str_eq(c->disk_path, "/var/cache/s3edge/");
+    ck_assert_uint_eq(c->disk_size_bytes, (uint64_t)2 << 40);
+    ck_assert_uint_eq(c->disk_threads, 8);
+    ck_assert(!c->disk_fsync);
+    conf_free(c);
+}
+END_TEST
+
 START_TEST(virtual_with_bucket_and_port)
 {
     struct conf *c = load_ok(L "origins:\n- name: o\n  endpoint: http://s3.local:9000\n"
@@ -989,6 +1008,19 @@ static const struct bad_case {
      "x.yaml:2: cache.memory_size: expected a size from 1MiB to 16TiB"},
     {"cache:\n  memory_size: 1k\n",
      "x.yaml:2: cache.memory_size: expected a size from 1MiB to 16TiB"},
+    {"cache:\n  disk_path: /c\n  disk_size: 512KiB\n",
+     "x.yaml:3: cache.disk_size: expected a size from 1MiB to 1024TiB"},
+    {"cache:\n  disk_path: /c\n  disk_size: 2048TiB\n",
+     "x.yaml:3: cache.disk_size: expected a size from 1MiB to 1024TiB"},
+    {"cache:\n  disk_path: /c\n  disk_threads: 65\n",
+     "x.yaml:3: cache.disk_threads: expected a number from 1 to 64"},
+    {"cache:\n  disk_path: /c\n  disk_fsync: yes\n",
+     "x.yaml:3: cache.disk_fsync: expected true or false"},
+    {"cache:\n  disk_path: \"\"\n", "x.yaml:2: cache.disk_path: expected a directory path"},
+    {"cache:\n  disk_path: [a]\n", "x.yaml:2: cache.disk_path: expected a string"},
+    {L "cache:\n  disk_size: 1GiB\n  disk_threads: 4\n" O D,
+     "x.yaml:3: cache.disk_size: needs cache.disk_path"},
+    {L "cache:\n  disk_fsync: false\n" O D, "x.yaml:3: cache.disk_fsync: needs cache.disk_path"},
     {"limits:\n  max_head_bytes: 4g\n",
      "x.yaml:2: limits.max_head_bytes: expected a size from 256 to 64MiB"},
     /* numbers */
@@ -1811,6 +1843,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, defaults_minimal);
     tcase_add_test(tc, every_key_set);
     tcase_add_test(tc, max_object_capped_by_memory);
+    tcase_add_test(tc, disk_cache_keys);
     tcase_add_test(tc, virtual_with_bucket_and_port);
     suite_add_tcase(s, tc);
 
