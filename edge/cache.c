@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "chunk.h"
 #include "err.h"
@@ -180,6 +181,21 @@ void obj_commit(struct obj *o, size_t n)
         o->prod_paused = true;
         o->prod->pause(o->prod_arg);
     }
+}
+
+void obj_append_chunk(struct obj *o, struct chunk *c)
+{
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    CHECK_OBJ_NOTNULL(c, CHUNK_MAGIC);
+    assert_always(o->state == OBJ_STREAMING);
+    AZ(c->next);
+    if (o->tail)
+        o->tail->next = c;
+    else
+        o->head = c;
+    o->tail = c;
+    o->mem += c->cap + sizeof(*c);
+    o->published += chunk_len(c);
 }
 
 int obj_append(struct obj *o, const void *p, size_t n)
@@ -495,7 +511,39 @@ static struct obj *index_find(struct cache *c, const char *key, size_t n, uint64
 
 int64_t obj_resident(const struct obj *o, uint64_t now_ms)
 {
-    return now_ms > o->resp_mono_ms ? (int64_t)((now_ms - o->resp_mono_ms) / 1000u) : 0;
+    uint64_t ms = now_ms > o->resp_mono_ms ? now_ms - o->resp_mono_ms : 0;
+
+    return (int64_t)((ms + o->resident_extra_ms) / 1000u);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t obj_response_wall_ms(const struct obj *o, uint64_t now_ms)
+{
+    uint64_t ms = now_ms > o->resp_mono_ms ? now_ms - o->resp_mono_ms : 0;
+
+    return wall_ms() - (int64_t)(ms + o->resident_extra_ms);
+}
+
+void obj_set_response_wall_ms(struct obj *o, int64_t at_ms, uint64_t now_ms)
+{
+    int64_t age = wall_ms() - at_ms;
+
+    if (age < 0)
+        age = 0; /* the clock went back: count it as new */
+    if ((uint64_t)age <= now_ms) {
+        o->resp_mono_ms = now_ms - (uint64_t)age;
+        o->resident_extra_ms = 0;
+    } else {
+        o->resp_mono_ms = 0;
+        o->resident_extra_ms = (uint64_t)age - now_ms;
+    }
 }
 
 enum fresh_state obj_fresh_state(const struct obj *o, uint64_t now_ms)
@@ -586,6 +634,12 @@ bool cache_insert(struct cache *c, struct obj *o)
     c->st.bytes += o->mem;
     c->st.inserts++;
     return true;
+}
+
+bool cache_contains(struct cache *c, const char *key, size_t key_len)
+{
+    CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
+    return index_find(c, key, key_len, key_hash(c, key, key_len)) != NULL;
 }
 
 void cache_get_stats(const struct cache *c, struct cache_stats *out)

@@ -95,6 +95,11 @@ struct obj {
     /* when the fetch that stored it (or last revalidated it) started, on
      * purge_clock_ms(): invalidation rules compare against it (purge.h) */
     int64_t fetch_ms;
+    /* a response that arrived before the monotonic clock's origin (loaded
+     * from disk after a reboot) is older than resp_mono_ms can say */
+    uint64_t resident_extra_ms;
+    bool from_disk;          /* loaded from the disk cache: not written back */
+    uint64_t disk_gen;       /* the disk file written from it or loaded into it, 0: none */
 
     /* body */
     struct chunk *head, *tail;
@@ -140,6 +145,9 @@ int obj_append(struct obj *o, const void *p, size_t n);
  * chunk. Commit what was written with obj_commit(). */
 uint8_t *obj_write_ptr(struct obj *o, size_t size_hint, size_t *room);
 void obj_commit(struct obj *o, size_t n);
+/* Append a chunk whose bytes are all written and published (a block read
+ * from disk); the object takes over the caller's reference. */
+void obj_append_chunk(struct obj *o, struct chunk *c);
 /* Wake parked readers (once per origin read event, not per byte). */
 void obj_notify(struct obj *o);
 void obj_complete(struct obj *o);
@@ -188,6 +196,11 @@ void cache_free(struct cache *c);
 struct obj *cache_lookup(struct cache *c, const char *key, size_t key_len, uint64_t now_ms);
 /* Seconds since the response arrived, and its freshness state then. */
 int64_t obj_resident(const struct obj *o, uint64_t now_ms);
+/* When the response arrived on the wall clock (ms since the epoch), and
+ * setting it from there (the disk cache keeps wall-clock times: the
+ * monotonic clock restarts with the machine). now_ms: time_mono_ms(). */
+int64_t obj_response_wall_ms(const struct obj *o, uint64_t now_ms);
+void obj_set_response_wall_ms(struct obj *o, int64_t wall_ms, uint64_t now_ms);
 enum fresh_state obj_fresh_state(const struct obj *o, uint64_t now_ms);
 /* Whether a stale object can be revalidated (it has a validator). */
 bool obj_has_validator(const struct obj *o);
@@ -196,5 +209,7 @@ bool obj_has_validator(const struct obj *o);
  * stay within the budget. Returns false when the object cannot fit. */
 bool cache_insert(struct cache *c, struct obj *o);
 void cache_get_stats(const struct cache *c, struct cache_stats *out);
+/* Whether key is in the index (no hit counted, no freshness checked). */
+bool cache_contains(struct cache *c, const char *key, size_t key_len);
 
 #endif

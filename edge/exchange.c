@@ -19,6 +19,7 @@
 
 #include <event2/event.h>
 
+#include "disk.h"
 #include "err.h"
 #include "fill.h"
 #include "fleet.h"
@@ -217,6 +218,91 @@ static void attach(struct exchange *x, struct obj *o)
     obj_unref(o);
 }
 
+static void detach(struct exchange *x)
+{
+    obj_reader_fini(&x->rd); /* may free x->o */
+    x->reading = false;
+    x->o = NULL;
+}
+
+/* The fill request of this exchange's object, from the keys a disk hit
+ * kept (a GET or HEAD of the whole object). */
+static struct fill_req disk_fill_req(const struct exchange *x)
+{
+    struct fill_req fr = {
+        .dist = x->dist,
+        .cache_key = x->ckey,
+        .cache_key_len = x->ckey_len,
+        .s3_key = x->s3key,
+        .query = x->dist->query == CONF_QUERY_ALL ? x->query : NULL,
+    };
+    return fr;
+}
+
+/*
+ * A disk hit's headers are in (or its load failed before them): decide as
+ * for a memory hit. Fresh: serve it; within stale-while-revalidate: serve
+ * it and refresh it in the background; stale: revalidate it with a
+ * conditional GET (RFC 9111 4.3.1), keeping it for a 304 or
+ * stale-if-error. A file found bad: fetch from the origin, the client
+ * never knows.
+ */
+static void disk_decide(struct exchange *x)
+{
+    struct obj *o = x->o, *n;
+    struct fill_req fr = disk_fill_req(x);
+    uint64_t now_ms = time_mono_ms();
+
+    enum fresh_state st = FRESH_STALE;
+    struct obj *valid = NULL;
+    if (o->state != OBJ_FAILED || o->status != 0) {
+        /* invalidation rules, as for a memory hit (exchange_start) */
+        st = obj_fresh_state(o, now_ms);
+        obj_ref(o);
+        valid = fleet_filter(x->srv, x->dist, x->s3key, o, &st);
+        if (valid == NULL)
+            disk_forget(x->srv->disk, o);
+        else
+            obj_unref(valid); /* the reader holds it */
+    }
+    if (valid == NULL) {
+        /* a bad file, or an invalidated one: from the origin */
+        detach(x);
+        x->from_disk = false;
+        fr.head = x->method == HTTP1_M_HEAD;
+        n = fill_start(x->srv, &fr);
+        if (n == NULL) {
+            set_error(x, 503, error_text(503));
+            return;
+        }
+        attach(x, n);
+        return;
+    }
+    if (st != FRESH_STALE) {
+        if (st == FRESH_STALE_SWR && !o->revalidating) {
+            fr.reval = o;
+            n = fill_start(x->srv, &fr);
+            if (n != NULL)
+                obj_unref(n); /* the fill holds its own */
+        }
+        x->cache = XC_HIT;
+        x->stale_served = st == FRESH_STALE_SWR;
+        x->srv->stats.hits++;
+        disk_count_hit(x->srv->disk);
+        return;
+    }
+    obj_ref(o);
+    x->stale = o;
+    detach(x);
+    fr.reval = o;
+    n = fill_start(x->srv, &fr);
+    if (n == NULL) {
+        set_error(x, 503, error_text(503));
+        return;
+    }
+    attach(x, n);
+}
+
 void exchange_start(struct exchange *x)
 {
     char key[URI_KEY_MAX + 1];
@@ -275,8 +361,28 @@ void exchange_start(struct exchange *x)
         uint64_t now_ms = time_mono_ms();
         struct obj *hit = cache_lookup(x->srv->cache, ckey, (size_t)kl, now_ms);
         enum fresh_state st = hit ? obj_fresh_state(hit, now_ms) : FRESH_STALE;
+        bool in_memory = hit != NULL;
         /* invalidation rules (DESIGN.md, decision 6): a miss or stale */
         hit = fleet_filter(x->srv, x->dist, key, hit, &st);
+        /* not in memory: on disk? (a copy invalidated in memory is on
+         * disk no better) */
+        if (!in_memory && x->srv->disk != NULL &&
+            (hit = disk_lookup(x->srv->disk, ckey, (size_t)kl, now_ms)) != NULL) {
+            /* being loaded from disk: exchange_head_ready decides when its
+             * headers are in (disk_decide) */
+            x->ckey = dupn(ckey, (size_t)kl);
+            x->ckey_len = (size_t)kl;
+            x->s3key = strdup(key);
+            if (x->ckey == NULL || x->s3key == NULL) {
+                obj_unref(hit);
+                set_error(x, 503, error_text(503));
+                return;
+            }
+            x->from_disk = true;
+            x->disk_pending = true;
+            attach(x, hit);
+            return;
+        }
         if (hit != NULL && (st != FRESH_STALE || hit->negative)) {
             if (st == FRESH_STALE_SWR && !hit->revalidating) {
                 /* RFC 5861 3: serve the stale copy now, refresh it in the
@@ -322,6 +428,17 @@ bool exchange_head_ready(struct exchange *x)
     if (o->state == OBJ_FETCHING_HDRS) {
         obj_reader_park(&x->rd);
         return false;
+    }
+    if (x->disk_pending) {
+        x->disk_pending = false;
+        disk_decide(x);
+        if (x->status != 0)
+            return true;
+        o = x->o;
+        if (o->state == OBJ_FETCHING_HDRS) {
+            obj_reader_park(&x->rd);
+            return false;
+        }
     }
     if (x->stale != NULL) {
         struct obj *st = x->stale;
@@ -486,6 +603,8 @@ void exchange_free(struct exchange *x)
     if (x->stale)
         obj_unref(x->stale);
     free(x->cond_blob);
+    free(x->ckey);
+    free(x->s3key);
     event_free(x->wake_ev);
     free(x->method_str);
     free(x->host);

@@ -60,6 +60,12 @@ struct exchange {
     struct obj *stale;       /* a stale stored copy being revalidated (ref) */
     bool revalidated;        /* served the stored copy after a 304 */
     bool stale_served;       /* served stale (stale-while-revalidate / -if-error) */
+    /* a disk hit: its headers decide between hit and revalidation, and a
+     * bad file sends the request to the origin with these keys */
+    bool from_disk;
+    bool disk_pending;
+    char *ckey, *s3key;
+    size_t ckey_len;
     /* the client's preconditions (RFC 9110 13), copied */
     struct http1_header cond[4];
     unsigned ncond;

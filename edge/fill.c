@@ -19,6 +19,7 @@
 
 #include "cache.h"
 #include "chunk.h"
+#include "disk.h"
 #include "err.h"
 #include "log.h"
 #include "origin.h"
@@ -138,8 +139,11 @@ static void on_head(void *arg, const struct origin_resp *r)
         struct fresh_policy pol = fill_policy(fl->dist);
         (void)fresh_decide(&old->fresp, &pol, fl->request_time, now, false, &old->fd);
         old->resp_mono_ms = o->resp_mono_ms;
+        old->resident_extra_ms = 0;
         old->date = now;
         old->fetch_ms = fl->fetch_ms; /* confirmed by the origin: newer than a soft purge */
+        if (fl->srv->disk != NULL)
+            disk_refresh(fl->srv->disk, old);
         o->not_modified = true;
         o->transient = true;
         if (obj_set_headers(o, 304, 0, NULL, 0) < 0)
@@ -311,6 +315,9 @@ static void on_done(void *arg, const char *err)
     if (o->state == OBJ_COMPLETE && o->cacheable && (!o->error_body || o->negative)) {
         if (!cache_insert(fl->srv->cache, o))
             LOG_D("\"%s\" (%zu bytes) does not fit the memory cache", fl->s3_key, o->mem);
+        /* write-through (disk.h says why); negative entries stay in memory */
+        if (fl->srv->disk != NULL && !o->error_body)
+            disk_store(fl->srv->disk, o);
     }
     fill_free(fl);
 }

@@ -6,7 +6,8 @@
  * ours), decides cacheability (RFC 9111 5.2.2: no-store, private, no-cache;
  * the size limit), sets the freshness lifetime, streams the body into the
  * object's chunks and, when the body is complete and cacheable, inserts the
- * object into the memory cache. A fill keeps going when its readers leave
+ * object into the memory cache and hands it to the disk cache to write. A
+ * fill keeps going when its readers leave
  * (other clients may want the object, later issues attach them) unless
  * the object is transient, where the last reader leaving stops the fetch.
  */

@@ -17,11 +17,13 @@
 #include <event2/listener.h>
 
 #include "cache.h"
+#include "disk.h"
 #include "fleet.h"
 #include "h1.h"
 #include "h2.h"
 #include "log.h"
 #include "origin.h"
+#include "stats.h"
 #include "tls.h"
 #include "vas.h"
 
@@ -82,6 +84,16 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
             LOG_E("SIGHUP: listen %s: %s; keeping the previous certificates and keys",
                   s->conf->listens[i].address, err);
     }
+}
+
+/* SIGUSR1: the counters, one logfmt line at info level */
+static void usr1_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *s;
+
+    (void)sig, (void)what;
+    CAST_OBJ_NOTNULL(s, arg, SERVER_MAGIC);
+    stats_log(s);
 }
 
 void server_conn_closed(struct server *s)
@@ -217,6 +229,8 @@ struct server *server_new(const struct conf *conf, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (conf->disk_path != NULL && (s->disk = disk_open(s, err, errlen)) == NULL)
+        goto fail;
     for (size_t i = 0; i < conf->norigins; i++) {
         s->origins[i] = origin_new(s->base, s->dns, &conf->origins[i], err, errlen);
         if (s->origins[i] == NULL)
@@ -236,6 +250,11 @@ struct server *server_new(const struct conf *conf, char *err, size_t errlen)
     }
     s->sig_hup = evsignal_new(s->base, SIGHUP, reload_cb, s);
     if (s->sig_hup == NULL || evsignal_add(s->sig_hup, NULL) < 0) {
+        snprintf(err, errlen, "cannot install signal handlers");
+        goto fail;
+    }
+    s->sig_usr1 = evsignal_new(s->base, SIGUSR1, usr1_cb, s);
+    if (s->sig_usr1 == NULL || evsignal_add(s->sig_usr1, NULL) < 0) {
         snprintf(err, errlen, "cannot install signal handlers");
         goto fail;
     }
@@ -293,6 +312,8 @@ void server_free(struct server *s)
         stop_tasks(s, SERVER_TASK_CONN);
         stop_tasks(s, SERVER_TASK_FILL);
     }
+    /* after the tasks: disk loads are fills, and their jobs end here */
+    disk_close(s->disk);
     /* handshakes in progress end here; handed-over TLS connections keep
      * their contexts */
     for (size_t i = 0; i < s->nlisteners; i++)
@@ -314,6 +335,8 @@ void server_free(struct server *s)
         event_free(s->sig_int);
     if (s->sig_hup)
         event_free(s->sig_hup);
+    if (s->sig_usr1)
+        event_free(s->sig_usr1);
     if (s->dns)
         evdns_base_free(s->dns, 0);
     if (s->base)

@@ -18,6 +18,7 @@
 struct event_base;
 struct server;
 struct cache;
+struct disk;
 struct origin;
 struct tls_listener;
 struct fleet;
@@ -59,12 +60,14 @@ struct server {
     struct evdns_base *dns;
     struct cache *cache;
     struct fleet *fleet;     /* invalidation rules and their propagation */
+    struct disk *disk;       /* NULL: no disk cache */
     struct origin **origins; /* parallel to conf->origins */
     struct evconnlistener **listeners;
     struct tls_listener **tls; /* parallel to listeners; NULL: cleartext */
     size_t nlisteners;
     struct event *sig_term, *sig_int, *sig_pipe;
     struct event *sig_hup; /* reloads the TLS certificates and ticket keys */
+    struct event *sig_usr1; /* writes the counters to the error log */
     unsigned nconns;
     struct server_task_list tasks;
     time_t date_t;
