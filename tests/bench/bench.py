@@ -491,9 +491,10 @@ class Bench:
 
     def start_s3edge(self):
         if self.s3edge_bin is None:
+            where = os.path.relpath(self.missing_s3edge, REPO)
             msg = "s3edge binary absent (%s; set S3EDGE_BIN): s3edge " \
-                  "columns say \"absent\"" % os.path.relpath(
-                      self.missing_s3edge, REPO)
+                  "columns say \"absent\"" % (
+                      "$S3EDGE_BIN" if where.startswith("..") else where)
             log(msg)
             self.notes.append(msg)
             return
