@@ -221,7 +221,8 @@ static int journal_write(FILE *f, enum purge_kind kind, const char *s, size_t n,
         return EDGE_EIO;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c >= 0x7f || c == '%') {
+        /* '.' ends the pattern: escaped inside it */
+        if (c <= 0x20 || c >= 0x7f || c == '%' || c == '.') {
             if (fprintf(f, "%%%02X", c) < 0)
                 return EDGE_EIO;
         } else if (putc(c, f) == EOF) {

@@ -170,6 +170,8 @@ START_TEST(journal_survives_restart)
     ck_assert_msg(p != NULL, "%s", err);
     ck_assert_int_eq(purge_add(p, PURGE_EXACT, "/a b%c\n", 7, false, now - 10), 0);
     ck_assert_int_eq(purge_add(p, PURGE_TAG, "t1", 2, true, now - 5), 0);
+    ck_assert_int_eq(purge_add(p, PURGE_EXACT, "/v/a.mp4", 8, false, now - 10), 0);
+    ck_assert_int_eq(purge_add(p, PURGE_PREFIX, "/rel/2.1.", 9, false, now - 10), 0);
     ck_assert_int_eq(purge_add(p, PURGE_PREFIX, "", 0, false, now - 20), 0);
     ck_assert_int_eq(purge_add(p, PURGE_PREFIX, "/gone/", 6, false, now - 2 * DAY_MS), 0);
     purge_free(p);
@@ -182,7 +184,11 @@ START_TEST(journal_survives_restart)
 
     p = purge_new(dir, DAY_MS, err, sizeof(err));
     ck_assert_msg(p != NULL, "%s", err);
-    ck_assert_uint_eq(purge_count(p), 3); /* "/gone/" expired at load */
+    ck_assert_uint_eq(purge_count(p), 5); /* "/gone/" expired at load */
+    ck_assert_int_eq(m(p, "/v/a.mp4", NULL, now - 15), PURGE_HARD);
+    ck_assert_int_eq(m(p, "/v/a.mp4", NULL, now - 9), PURGE_VALID);
+    ck_assert_int_eq(m(p, "/rel/2.1.x", NULL, now - 15), PURGE_HARD);
+    ck_assert_int_eq(m(p, "/rel/2.1", NULL, now - 15), PURGE_VALID); /* not the prefix */
     ck_assert_int_eq(m(p, "/a b%c\n", NULL, now - 15), PURGE_HARD);
     ck_assert_int_eq(m(p, "/a b%c\n", NULL, now - 9), PURGE_VALID);
     ck_assert_int_eq(m(p, "/x", "t1", now - 6), PURGE_SOFT);
@@ -201,7 +207,7 @@ START_TEST(journal_survives_restart)
         lines++;
     }
     fclose(f);
-    ck_assert_uint_eq(lines, 3);
+    ck_assert_uint_eq(lines, 5);
     unlink(path);
     rmdir(dir);
 }
