@@ -195,8 +195,10 @@ def socket_fds(pids):
 def machine_busy_ticks():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    # user nice system idle iowait irq softirq steal ...: all but idle+iowait
-    return sum(v[:8]) - v[3] - v[4]
+    # user nice system idle iowait irq softirq steal: user, nice, system
+    # and steal (the hypervisor running others).  Interrupt time is left
+    # out: loopback traffic is processed there and is the bench's own.
+    return v[0] + v[1] + v[2] + v[7]
 
 
 def own_ticks():
@@ -548,6 +550,14 @@ class Bench:
                 self.notes.append("s3edge-caps lists %s but h2load could "
                                   "not speak HTTP/2 to s3edge there: "
                                   "reported as not yet" % cap)
+
+    def server_ticks(self):
+        """{pid: cpu ticks} of every process of every server."""
+        out = {}
+        for srv in self.servers.values():
+            for p in srv.pids():
+                out[p] = cpu_ticks([p])
+        return out
 
     def other_load(self, elapsed):
         """Cores used during the run by processes the bench did not start.
@@ -1143,6 +1153,8 @@ class Bench:
             rec["status"] = "down"
         else:
             t0 = time.monotonic()
+            busy0, own0, sm0 = (machine_busy_ticks(), own_ticks(),
+                                self.server_ticks())
             try:
                 rec["status"], rec["metrics"] = variant.fn(system, rnd)
             except MemoryRunaway as e:
@@ -1153,6 +1165,13 @@ class Bench:
                     http.client.HTTPException) as e:
                 rec["status"], rec["metrics"] = "failed", {"error": str(e)}
             rec["seconds"] = round(time.monotonic() - t0, 2)
+            sm1 = self.server_ticks()
+            servers = sum(v - sm0.get(p, 0) for p, v in sm1.items()
+                          if v >= sm0.get(p, 0))
+            other = machine_busy_ticks() - busy0 - (own_ticks() - own0) - \
+                servers
+            rec["other_cores"] = round(max(0, other) / CLK_TCK / max(
+                0.001, time.monotonic() - t0), 3)
             if srv is not None and srv.killed_for is not None and \
                     rec["status"] != "over memory":
                 rec["status"], rec["reason"] = "over memory", srv.killed_for
@@ -1508,6 +1527,20 @@ def render(bench, names, elapsed):
                 lines.append("Inside the s3edge binary: " + ", ".join(
                     "`%s` %.2f%%" % (fn, pc) for pc, _, fn in
                     p["s3edge_top"]) + ".")
+    lines.append("")
+    lines.append("## Background load")
+    lines.append("")
+    lines.append("Cores used by processes the bench did not start, mean "
+                 "over the measurements of each scenario (machine busy time "
+                 "minus the servers, the load tools and the driver): the "
+                 "higher, the lower every number of that scenario.")
+    lines.append("")
+    per = {}
+    for r in bench.results:
+        if "other_cores" in r:
+            per.setdefault(r["scenario"], []).append(r["other_cores"])
+    lines.append(", ".join("%s %.2f" % (n, sum(per[n]) / len(per[n]))
+                           for n in names if per.get(n)) + ".")
     notes = list(bench.notes)
     for key, (status, med, statuses) in sorted(summ.items()):
         if status.startswith(("ok", "not yet", "n/a", "absent")):
