@@ -30,6 +30,8 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -454,6 +456,12 @@ static void h1_linger(struct h1c *c)
         return;
     }
     c->lingering = true;
+    /* over TLS the end of our data is a close_notify (RFC 8446 6.1);
+     * without it strict clients see a truncation and drop the session.
+     * The output is empty here, so nothing is written behind it. */
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    if (ssl != NULL)
+        (void)SSL_shutdown(ssl);
     if (shutdown(bufferevent_getfd(c->bev), SHUT_WR) < 0) {
         h1_free(c);
         return;
