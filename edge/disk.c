@@ -71,9 +71,12 @@
 /* The body is checksummed per block of this size: the chunk size of the
  * memory store, so that a block read from disk is one chunk. */
 #define DISK_BLOCK (1024u * 1024)
-/* Bytes of objects waiting to be written; beyond it writes are skipped
- * (counted), so that a slow disk never holds an unbounded amount of
- * memory evicted from the memory store. One object is always accepted. */
+/* Bytes of objects waiting to be written: a quarter of the memory budget,
+ * within these bounds; beyond it writes are skipped (counted). Objects
+ * waiting for their write may have left the memory store, so this bounds
+ * what a slow disk holds in memory outside the budget. One object is
+ * always accepted. */
+#define DISK_WRITE_QUEUE_MIN (16ull * 1024 * 1024)
 #define DISK_WRITE_QUEUE_MAX (256ull * 1024 * 1024)
 /* First read of a header; longer ones (many blocks, long keys) read again. */
 #define DISK_HEADER_READ (64u * 1024)
@@ -198,6 +201,7 @@ struct disk {
     struct s3fifo *policy;
     struct disk_stats st;
     uint64_t pending_write_bytes;
+    uint64_t pending_write_max;
     unsigned nloads;
     bool closing;
 
@@ -1484,7 +1488,7 @@ void disk_store(struct disk *d, struct obj *o)
         o->trimmed != 0)
         return;
     if (d->pending_write_bytes > 0 &&
-        d->pending_write_bytes + (uint64_t)o->length > DISK_WRITE_QUEUE_MAX) {
+        d->pending_write_bytes + (uint64_t)o->length > d->pending_write_max) {
         d->st.writes_skipped++;
         return;
     }
@@ -1660,6 +1664,11 @@ struct disk *disk_open(struct server *s, char *err, size_t errlen)
     d->lock_fd = -1;
     d->efd = -1;
     d->fsync = conf->disk_fsync;
+    d->pending_write_max = conf->memory_cache_bytes / 4;
+    if (d->pending_write_max < DISK_WRITE_QUEUE_MIN)
+        d->pending_write_max = DISK_WRITE_QUEUE_MIN;
+    if (d->pending_write_max > DISK_WRITE_QUEUE_MAX)
+        d->pending_write_max = DISK_WRITE_QUEUE_MAX;
     TAILQ_INIT(&d->jq_hi);
     TAILQ_INIT(&d->jq_lo);
     TAILQ_INIT(&d->done_q);

@@ -229,6 +229,13 @@ struct server *server_new(const struct conf *conf, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    /* before the listeners: a SIGUSR1 sent as soon as the port answers
+     * must not find the default action (terminate) */
+    s->sig_usr1 = evsignal_new(s->base, SIGUSR1, usr1_cb, s);
+    if (s->sig_usr1 == NULL || evsignal_add(s->sig_usr1, NULL) < 0) {
+        snprintf(err, errlen, "cannot install signal handlers");
+        goto fail;
+    }
     if (conf->disk_path != NULL && (s->disk = disk_open(s, err, errlen)) == NULL)
         goto fail;
     for (size_t i = 0; i < conf->norigins; i++) {
@@ -250,11 +257,6 @@ struct server *server_new(const struct conf *conf, char *err, size_t errlen)
     }
     s->sig_hup = evsignal_new(s->base, SIGHUP, reload_cb, s);
     if (s->sig_hup == NULL || evsignal_add(s->sig_hup, NULL) < 0) {
-        snprintf(err, errlen, "cannot install signal handlers");
-        goto fail;
-    }
-    s->sig_usr1 = evsignal_new(s->base, SIGUSR1, usr1_cb, s);
-    if (s->sig_usr1 == NULL || evsignal_add(s->sig_usr1, NULL) < 0) {
         snprintf(err, errlen, "cannot install signal handlers");
         goto fail;
     }

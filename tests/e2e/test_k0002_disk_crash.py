@@ -17,10 +17,12 @@ k0002: nothing torn is ever served from disk.
   is cut short (never completed with wrong bytes: what it got is an exact
   prefix); the file is deleted and the next request gets the whole object
   from the origin.
+- SIGTERM while a write runs and while a disk load streams to a slow
+  client: clean exits, no temp file, whole files only.
 """
 
 import os
-import subprocess
+import socket
 import time
 
 import diskutil
@@ -176,3 +178,45 @@ def test_bad_later_block_cuts_the_response(fault, edge_fault, get, tmp_path):
     assert "bad block checksum" in e2.stderr_text()
     # the edge itself is fine: it logged, it did not die
     e2.check_alive()
+
+
+def test_sigterm_with_disk_io_in_flight(fault, edge_fault, get, tmp_path,
+                                        big_object):
+    """A stop while a 50 MiB write runs, then while a 50 MiB disk load
+    streams to a slow client: clean exits (no leak, no report), no temp
+    file left, and what is on disk is whole."""
+    path, data, digest = big_object
+    key = "k0002/stop.bin"
+    fault.put(key, file=path)
+    disk = tmp_path / "disk"
+    args = ["--disk-cache", "%s:256MiB" % disk, "--memory-cache", "128MiB"]
+
+    e1 = edge_fault(args)
+    r = get(e1.url("/" + key), keep_body_file=True, timeout=60)
+    assert r.status == 200 and harness.sha256_file(r.body_path) == digest
+    os.unlink(r.body_path)
+    diskutil.stop_clean(e1)  # the write may be in flight: abandoned cleanly
+    assert diskutil.temp_files(disk) == []
+    files = diskutil.stored(disk)
+    for p in files.values():
+        _, body_len, _, data_off = diskutil.read_header(p)
+        assert body_len == len(data)
+        assert os.path.getsize(p) == data_off + body_len
+    if not files:
+        # the stop came first: write it now
+        e1 = edge_fault(args)
+        r = get(e1.url("/" + key), keep_body_file=True, timeout=60)
+        assert r.status == 200
+        os.unlink(r.body_path)
+        diskutil.wait_stats(e1, lambda s: s["disk_writes"] == 1, 20, "write")
+        diskutil.stop_clean(e1)
+
+    e2 = edge_fault(args)
+    diskutil.wait_stats(e2, lambda s: s["disk_objects"] == 1, 20, "the scan")
+    with socket.create_connection(("127.0.0.1", e2.port), timeout=10) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(("GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % key).encode())
+        head = s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert b"X-Cache: Hit from s3edge" in head, head
+        diskutil.stop_clean(e2)  # the load or the response in flight
