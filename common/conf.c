@@ -768,7 +768,7 @@ struct conf *conf_new(void)
     c->max_object_bytes = 64 * MiB;
     c->disk_size_bytes = 10 * GiB;
     c->disk_threads = 2;
-    c->disk_fsync = true;
+    c->disk_fsync = false;
     c->max_request_line = 8192;
     c->max_head_bytes = 32768;
     c->max_headers = 100;

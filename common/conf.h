@@ -183,7 +183,7 @@ struct conf {
     char *disk_path;               /* disk cache directory; NULL (default): no disk cache */
     uint64_t disk_size_bytes;      /* its byte budget; default 10 GiB */
     unsigned disk_threads;         /* its I/O threads; default 2 */
-    bool disk_fsync;               /* fdatasync each file before its rename; default true */
+    bool disk_fsync;               /* fdatasync each file before its rename; default false */
     unsigned disk_opt_line;        /* first other disk_* key, for messages (0: none) */
     const char *disk_opt_key;
 

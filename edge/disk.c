@@ -85,6 +85,8 @@
 /* A condition already logged is logged again at most this often. */
 #define DISK_LOG_INTERVAL_MS (60u * 1000)
 #define DISK_NAME_LEN 29 /* 16 hex, '-', 8 hex, ".s3e" */
+/* Buffers per pwritev: 16 MiB of 1 MiB chunks between checks for a stop. */
+#define DISK_WRITE_IOV 16
 #define DISK_PATH_CAP 4096
 
 /* failure reasons handed to obj_fail (static strings, compared by tests) */
@@ -145,6 +147,7 @@ struct djob {
     struct diskfmt_meta meta; /* sizes only: its strings are in hdr */
     struct chunk **chunks;
     size_t nchunks;
+    uint64_t held;           /* memory the chunks hold (the object's o->mem) */
     /* DJ_OPEN, DJ_READ */
     struct dload *ld;
     const char *key;         /* OPEN: the key the header must carry (the object's, immutable) */
@@ -200,7 +203,7 @@ struct disk {
     size_t nentries;         /* in the hash, any state */
     struct s3fifo *policy;
     struct disk_stats st;
-    uint64_t pending_write_bytes;
+    uint64_t pending_write_bytes; /* memory held by writes not done (o->mem) */
     uint64_t pending_write_max;
     unsigned nloads;
     bool closing;
@@ -451,26 +454,6 @@ static void *worker_main(void *arg)
 
 /* ================================================================ jobs, on a pool thread */
 
-static int pwrite_all(int fd, const void *p, size_t n, off_t off)
-{
-    const uint8_t *b = p;
-
-    while (n > 0) {
-        ssize_t w = pwrite(fd, b, n, off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (w == 0)
-            return -EIO;
-        b += w;
-        n -= (size_t)w;
-        off += w;
-    }
-    return 0;
-}
-
 /* 0, -errno, or 1 at end of file before n bytes */
 static int pread_all(int fd, void *p, size_t n, off_t off)
 {
@@ -555,26 +538,47 @@ static void run_write(struct disk *d, struct djob *j)
         job_fail(j, errno, "open");
         return;
     }
-    rc = pwrite_all(fd, j->hdr, m->header_len, 0);
-    if (rc == 0 && m->data_off > m->header_len)
-        rc = pwrite_all(fd, zeros, m->data_off - m->header_len, m->header_len);
-    if (rc < 0) {
-        job_fail(j, rc, "write");
-        goto fail;
-    }
-    off_t off = m->data_off;
-    for (size_t i = 0; i < j->nchunks; i++) {
+    /* header, padding and body in as few writes as the iovec allows: a
+     * small object is one pwritev */
+    struct iovec iov[DISK_WRITE_IOV];
+    size_t next = 0; /* next chunk to put in iov */
+    off_t off = 0;
+    int niov = 0;
+    iov[niov++] = (struct iovec){j->hdr, m->header_len};
+    if (m->data_off > m->header_len)
+        iov[niov++] = (struct iovec){(void *)zeros, m->data_off - m->header_len};
+    for (;;) {
+        while (niov < DISK_WRITE_IOV && next < j->nchunks) {
+            iov[niov++] = (struct iovec){j->chunks[next]->data, chunk_len(j->chunks[next])};
+            next++;
+        }
+        if (niov == 0)
+            break;
         if (atomic_load(&d->stop)) {
             job_fail(j, ECANCELED, "write");
             goto fail;
         }
-        size_t n = chunk_len(j->chunks[i]);
-        if ((rc = pwrite_all(fd, j->chunks[i]->data, n, off)) < 0) {
-            job_fail(j, rc, "write");
+        ssize_t w = pwritev(fd, iov, niov, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            job_fail(j, w < 0 ? errno : EIO, "write");
             goto fail;
         }
-        off += (off_t)n;
+        off += w;
+        /* drop what was written, keep the rest of a short write */
+        int k = 0;
+        size_t left = (size_t)w;
+        while (k < niov && left >= iov[k].iov_len)
+            left -= iov[k++].iov_len;
+        if (k < niov) {
+            iov[k].iov_base = (uint8_t *)iov[k].iov_base + left;
+            iov[k].iov_len -= left;
+        }
+        memmove(iov, iov + k, (size_t)(niov - k) * sizeof(*iov));
+        niov -= k;
     }
+    AN((uint64_t)off == diskfmt_file_size(m));
     /* the name must only ever point at complete data, power loss included */
     if (d->fsync && fdatasync(fd) < 0) {
         job_fail(j, errno, "fdatasync");
@@ -1243,8 +1247,8 @@ static void done_write(struct disk *d, struct djob *j)
     struct dentry *e = j->e, *old;
 
     CHECK_OBJ_NOTNULL(e, DENTRY_MAGIC);
-    AN(d->pending_write_bytes >= j->meta.body_len);
-    d->pending_write_bytes -= j->meta.body_len;
+    AN(d->pending_write_bytes >= j->held);
+    d->pending_write_bytes -= j->held;
     if (e->state == DE_DEAD) {
         if (j->err == 0)
             unlink_file(d, j->gen, j->inst);
@@ -1488,7 +1492,7 @@ void disk_store(struct disk *d, struct obj *o)
         o->trimmed != 0)
         return;
     if (d->pending_write_bytes > 0 &&
-        d->pending_write_bytes + (uint64_t)o->length > d->pending_write_max) {
+        d->pending_write_bytes + o->mem > d->pending_write_max) {
         d->st.writes_skipped++;
         return;
     }
@@ -1548,7 +1552,8 @@ void disk_store(struct disk *d, struct obj *o)
     j->inst = d->inst;
     j->e = e;
     d->last_gen = m.gen;
-    d->pending_write_bytes += m.body_len;
+    j->held = o->mem;
+    d->pending_write_bytes += j->held;
     o->disk_gen = m.gen;
     submit(d, j);
     return;

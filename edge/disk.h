@@ -24,12 +24,18 @@
  *     memory store. A file being written holds its room (pinned) so that
  *     the budget also covers writes in flight.
  *
- * Writes: temp file in DIR/tmp, fdatasync (unless fsync: false), rename
- * without replacing into DIR/XX/, a name of its own per file. Files are
- * never changed in place. The fdatasync before the rename means a name
- * only ever points at complete data, even after a power loss; the
- * directory is not synced, so a power loss may forget the last renames
- * (those objects are fetched again), never tear one.
+ * Writes: temp file in DIR/tmp, written whole, then renamed (without
+ * replacing) into DIR/XX/ under a name of its own; files are never changed
+ * in place, so a crash of the process (kill -9 included) leaves only
+ * whole files and temp files. Power loss is the other case: the fsync
+ * policy (conf disk_fsync) is off by default, since the block checksums
+ * already keep a file torn by a power loss from being served (it is
+ * deleted when its bad block is read, and fetched again) and an fdatasync
+ * per object caps small-object writes at a few hundred a second per
+ * thread; with it on, each file is fdatasync'ed before its rename, so the
+ * last files written survive a power loss whole too. The directory is
+ * never synced: a power loss may forget the last renames (those objects
+ * are fetched again).
  *
  * Reads: a disk hit makes an object at FETCHING_HDRS that a disk load
  * fills like an origin fill: the header and the first block are read and

@@ -26,7 +26,7 @@ cache:
   disk_path: %s
   disk_size: 32MiB
   disk_threads: 3
-  disk_fsync: false
+  disk_fsync: true
 origins:
   - name: f
     endpoint: %s
@@ -78,7 +78,7 @@ def test_config_file_disk_cache(fault, edge, get, tmp_path):
     data = harness.object_bytes(200 * 1024, 500)
     fault.put(key, data=data)
     e1 = edge(config=text)
-    assert "3 I/O threads, fsync off" in e1.stderr_text()
+    assert "3 I/O threads, fsync on" in e1.stderr_text()
     r = get(e1.url("/" + key))
     assert r.status == 200 and r.body == data and r.xcache() == "miss"
     st = diskutil.wait_stats(e1, lambda s: s["disk_writes"] == 1, 10, "write")

@@ -478,14 +478,14 @@ START_TEST(disk_cache_keys)
     ck_assert_ptr_null(c->disk_path);
     ck_assert_uint_eq(c->disk_size_bytes, (uint64_t)10 << 30);
     ck_assert_uint_eq(c->disk_threads, 2);
-    ck_assert(c->disk_fsync);
+    ck_assert(!c->disk_fsync);
     conf_free(c);
     c = load_ok(L "cache:\n  disk_path: /var/cache/s3edge/\n  disk_size: 2TiB\n"
-                  "  disk_threads: 8\n  disk_fsync: false\n" O D);
+                  "  disk_threads: 8\n  disk_fsync: true\n" O D);
     ck_assert_str_eq(c->disk_path, "/var/cache/s3edge/");
     ck_assert_uint_eq(c->disk_size_bytes, (uint64_t)2 << 40);
     ck_assert_uint_eq(c->disk_threads, 8);
-    ck_assert(!c->disk_fsync);
+    ck_assert(c->disk_fsync);
     conf_free(c);
 }
 END_TEST
