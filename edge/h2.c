@@ -156,6 +156,8 @@ struct h2s {
     struct exchange *x;
     /* the request's fields, held while its header block arrives */
     nghttp2_rcbuf *method, *path, *authority, *host, *range;
+    /* preconditions (RFC 9110 13.1), evaluated by the exchange */
+    nghttp2_rcbuf *if_match, *if_none_match, *if_modified_since, *if_unmodified_since;
     size_t hdr_bytes;
     unsigned nhdrs;
     bool too_large; /* over max_head_bytes / max_headers: 431 */
@@ -348,7 +350,9 @@ static void keep(nghttp2_rcbuf **slot, nghttp2_rcbuf *value)
 
 static void release_fields(struct h2s *s)
 {
-    nghttp2_rcbuf **f[] = {&s->method, &s->path, &s->authority, &s->host, &s->range};
+    nghttp2_rcbuf **f[] = {&s->method, &s->path, &s->authority, &s->host, &s->range,
+                           &s->if_match, &s->if_none_match, &s->if_modified_since,
+                           &s->if_unmodified_since};
 
     for (size_t i = 0; i < ARRAY_LEN(f); i++) {
         if (*f[i] != NULL) {
@@ -472,8 +476,7 @@ static void h2s_try_head(struct h2s *s)
     for (unsigned i = 0; i < nobj; i++) {
         const struct obj_hdr *h = &x->o->hdrs[i];
         size_t nl = strlen(h->name);
-        /* an error of ours keeps only Content-Range (416) */
-        if (x->err_text && strcasecmp(h->name, "content-range") != 0)
+        if (!exchange_pass_header(x, h))
             continue;
         for (size_t k = 0; k < nl; k++) {
             char ch = h->name[k];
@@ -496,12 +499,9 @@ static void h2s_try_head(struct h2s *s)
         snprintf(age, sizeof(age), "%ld", a);
         NVS("age", age);
     }
-    if (x->cache == XC_HIT)
-        NVS("x-cache", "Hit from s3edge");
-    else if (x->cache == XC_MISS)
-        NVS("x-cache", "Miss from s3edge");
-    else if (x->cache == XC_PASS)
-        NVS("x-cache", "Pass from s3edge");
+    const char *xc = exchange_xcache(x);
+    if (xc != NULL)
+        NVS("x-cache", xc);
 #undef NVS
 #undef NV
 
@@ -578,6 +578,25 @@ static void h2s_head_done(struct h2s *s, bool end_stream)
     if (s->range)
         r = nghttp2_rcbuf_get_buf(s->range);
     const char *q = p.len ? memchr(p.base, '?', p.len) : NULL;
+    struct http1_header cond[4];
+    unsigned ncond = 0;
+    const struct {
+        const char *name;
+        nghttp2_rcbuf *v;
+    } cf[] = {{"if-match", s->if_match},
+              {"if-none-match", s->if_none_match},
+              {"if-modified-since", s->if_modified_since},
+              {"if-unmodified-since", s->if_unmodified_since}};
+    for (size_t i = 0; i < ARRAY_LEN(cf); i++) {
+        if (cf[i].v == NULL)
+            continue;
+        nghttp2_vec cv = nghttp2_rcbuf_get_buf(cf[i].v);
+        cond[ncond].name = cf[i].name;
+        cond[ncond].name_len = strlen(cf[i].name);
+        cond[ncond].value = (const char *)cv.base;
+        cond[ncond].value_len = cv.len;
+        ncond++;
+    }
     struct exchange_req req = {
         .method = method_of(s->method),
         .method_str = (const char *)m.base,
@@ -590,6 +609,8 @@ static void h2s_head_done(struct h2s *s, bool end_stream)
         .query_len = q ? p.len - (size_t)(q + 1 - (const char *)p.base) : 0,
         .range = s->range ? (const char *)r.base : NULL,
         .range_len = r.len,
+        .headers = cond,
+        .nheaders = ncond,
     };
     bool mismatch = false;
     if (s->authority && s->host) {
@@ -863,6 +884,14 @@ static int on_header_cb(nghttp2_session *ngh, const nghttp2_frame *frame, nghttp
         keep(&s->host, value);
     } else if (rcbuf_is(name, "range")) {
         keep(&s->range, value);
+    } else if (rcbuf_is(name, "if-match")) {
+        keep(&s->if_match, value);
+    } else if (rcbuf_is(name, "if-none-match")) {
+        keep(&s->if_none_match, value);
+    } else if (rcbuf_is(name, "if-modified-since")) {
+        keep(&s->if_modified_since, value);
+    } else if (rcbuf_is(name, "if-unmodified-since")) {
+        keep(&s->if_unmodified_since, value);
     } else if (rcbuf_is(name, "content-length")) {
         /* nghttp2 checked it is a number that DATA will match */
         s->has_clen = s->has_clen || !rcbuf_is(value, "0");

@@ -108,6 +108,10 @@ note "e2e setup"
 if tests/e2e/setup.sh >"$logdir/e2e-setup.log" 2>&1; then
     note "e2e"
     run_e2e "$top/build/edge/s3edge" e2e
+    # every curl-driven test again over HTTP/2 with prior knowledge (h2c):
+    # the behaviour must be the same on both protocols
+    note "e2e over h2c"
+    E2E_PROTO=h2c run_e2e "$top/build/edge/s3edge" e2e-h2c
 else
     cat "$logdir/e2e-setup.log"
     count "e2e setup" 1
@@ -140,6 +144,7 @@ if [ "$asan" = 1 ]; then
 fi
 
 rm -rf "$logdir"
+echo "elapsed: $((SECONDS / 60)) min $((SECONDS % 60)) s"
 if ((${#failures[@]} > 0)); then
     echo "failing: ${failures[*]}"
 fi

@@ -36,6 +36,13 @@ PYTHON = sys.executable
 AWS = shutil.which("aws", path="/usr/bin") or shutil.which("aws")
 S3RVER = E2E / "origin" / "node_modules" / ".bin" / "s3rver"
 
+E2E_PROTO = os.environ.get("E2E_PROTO", "http1.1")
+# what the access log says for requests made through curl()
+PROTO_NAME = "HTTP/2.0" if E2E_PROTO == "h2c" else "HTTP/1.1"
+# curl's exit codes for a transfer cut short: 18 partial file, 56 receive
+# error (HTTP/1.1), 92 stream not closed cleanly (HTTP/2 RST_STREAM)
+CURL_TRUNCATED = (18, 56, 92)
+
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 
@@ -486,6 +493,7 @@ class Edge:
         last = None
         for _ in range(3):
             self.port = free_port()
+            _edge_ports.add(self.port)
             self.listen = "127.0.0.1:%d" % self.port
             if config is not None:
                 text = yaml_dump(config) if isinstance(config, dict) else config
@@ -662,6 +670,15 @@ def parse_header_block(text):
 _curl_seq = [0]
 
 
+_edge_ports = set()
+
+
+def _is_edge_url(url):
+    """Whether url points at an s3edge started here (not at an origin)."""
+    m = re.match(r"http://(?:127\.0\.0\.1|localhost|\[::1\]):(\d+)/", url)
+    return bool(m) and int(m.group(1)) in _edge_ports
+
+
 def curl(url, *args, workdir, timeout=30, keep_body_file=False):
     """curl -sS --http1.1 -D HEADERS -o BODY URL, with timing from -w.
     Returns a CurlResult; the body is read into memory unless
@@ -669,7 +686,12 @@ def curl(url, *args, workdir, timeout=30, keep_body_file=False):
     _curl_seq[0] += 1
     base = Path(workdir) / ("curl%d" % _curl_seq[0])
     hfile, bfile = str(base) + ".h", str(base) + ".b"
-    argv = ["curl", "-sS", "--http1.1", "-D", hfile, "-o", bfile,
+    # E2E_PROTO=h2c runs every curl-driven test over HTTP/2 with prior
+    # knowledge on the same port, so the HTTP/1.1 suite doubles as an h2c
+    # suite (tests that speak HTTP/1.1 on raw sockets are unaffected)
+    proto = "--http2-prior-knowledge" if E2E_PROTO == "h2c" and _is_edge_url(url) \
+        else "--http1.1"
+    argv = ["curl", "-sS", proto, "-D", hfile, "-o", bfile,
             "--max-time", str(timeout), "-w", "%{json}"] + list(args) + [url]
     r = subprocess.run(argv, capture_output=True, timeout=timeout + 10)
     try:

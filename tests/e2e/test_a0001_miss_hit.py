@@ -62,7 +62,7 @@ def test_miss_then_hit(s3, edge_s3, get):
     for l in lines:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z",
                             l.get("time", "")), l
-        assert l.get("proto") == "HTTP/1.1"
+        assert l.get("proto") == harness.PROTO_NAME
         assert l.get("client", "").startswith("127.0.0.1:")
         assert int(l.get("bytes", "-1")) >= len(data)
         assert float(l.get("dur_ms", "-1")) >= 0

@@ -46,7 +46,7 @@ def test_miss_then_hit_like_h1(s3, edge_s3, get):
     # every field name is lower case on the wire (RFC 9113 8.2.1)
     assert all(k == k.lower() for k, _ in r2.headers), r2.headers
 
-    h1 = get(url)
+    h1 = get(url, "--http1.1")
     assert h1.status == 200 and h1.body == data
     assert h1.header("x-cache") == "Hit from s3edge"
     assert comparable(h1) == comparable(r2)

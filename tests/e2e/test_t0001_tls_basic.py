@@ -42,7 +42,7 @@ def test_cli_https_miss_then_hit(s3, edge_s3, get, pki, tmp_path):
     lines = e.wait_access(3)
     assert [(l["proto"], l["status"], l["cache"]) for l in lines] == [
         ("HTTP/1.1", "200", "MISS"), ("HTTP/1.1", "200", "HIT"),
-        ("HTTP/1.1", "200", "HIT")], lines
+        (harness.PROTO_NAME, "200", "HIT")], lines
     assert "listening on 127.0.0.1:%d (TLS)" % port in e.stderr_text()
 
 
