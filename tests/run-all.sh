@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds, then runs the unit
-# tier, the end-to-end tier, short fuzz runs and (with --asan, the default in
-# CI) the unit and end-to-end tiers again under ASan/UBSan.
+# tier, the end-to-end tier (over HTTP/1.1, then again over h2c and over h2
+# with TLS), short fuzz runs and (with --asan, the default in CI) the unit
+# and end-to-end tiers again under ASan/UBSan.
 # Ends with one line: "N passed, N failed".
 #
 # Usage: tests/run-all.sh [--asan|--no-asan] [--fuzz-seconds N] [--no-fuzz]
@@ -112,6 +113,8 @@ if tests/e2e/setup.sh >"$logdir/e2e-setup.log" 2>&1; then
     # the behaviour must be the same on both protocols
     note "e2e over h2c"
     E2E_PROTO=h2c run_e2e "$top/build/edge/s3edge" e2e-h2c
+    note "e2e over h2 (TLS, ALPN)"
+    E2E_PROTO=h2 run_e2e "$top/build/edge/s3edge" e2e-h2
 else
     cat "$logdir/e2e-setup.log"
     count "e2e setup" 1

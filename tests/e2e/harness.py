@@ -38,7 +38,7 @@ S3RVER = E2E / "origin" / "node_modules" / ".bin" / "s3rver"
 
 E2E_PROTO = os.environ.get("E2E_PROTO", "http1.1")
 # what the access log says for requests made through curl()
-PROTO_NAME = "HTTP/2.0" if E2E_PROTO == "h2c" else "HTTP/1.1"
+PROTO_NAME = "HTTP/2.0" if E2E_PROTO in ("h2c", "h2") else "HTTP/1.1"
 # curl's exit codes for a transfer cut short: 18 partial file, 56 receive
 # error (HTTP/1.1), 92 stream not closed cleanly (HTTP/2 RST_STREAM)
 CURL_TRUNCATED = (18, 56, 92)
@@ -507,6 +507,14 @@ class Edge:
                         "--error-log", "stderr", "-l", log_level]
                 argv += ["--access-log",
                          str(self.access_log) if access_log else "off"]
+                if E2E_PROTO == "h2":
+                    # the same daemon also listens with TLS; curl() goes
+                    # there with h2 (ALPN)
+                    _, crt, key = tls_pki()
+                    self.tls_port = free_port()
+                    _edge_tls_ports[self.port] = self.tls_port
+                    argv += ["--tls-listen", "127.0.0.1:%d" % self.tls_port,
+                             "--tls-cert", crt, "--tls-key", key]
                 argv += list(args)
             self.argv = [str(a) for a in argv]
             with open(self.stderr_path, "ab") as e:
@@ -529,6 +537,12 @@ class Edge:
                 break
         self.stopped = True
         raise AssertionError("s3edge exited at start: %s" % last)
+
+    def client_authority(self):
+        """The Host that curl() sends to this edge (its TLS listener's
+        under E2E_PROTO=h2)."""
+        tp = _edge_tls_ports.get(self.port)
+        return "127.0.0.1:%d" % tp if E2E_PROTO == "h2" and tp else self.listen
 
     def url(self, path="/"):
         return "http://%s%s" % (self.listen, path)
@@ -671,12 +685,46 @@ _curl_seq = [0]
 
 
 _edge_ports = set()
+_edge_tls_ports = {}  # cleartext port -> TLS port (E2E_PROTO=h2)
+_tls_pki = []         # [(ca, cert, key)] made once per run
+
+
+def tls_pki():
+    """A CA and a certificate for 127.0.0.1, made once with the openssl CLI
+    (E2E_PROTO=h2 runs the suite over TLS)."""
+    if not _tls_pki:
+        import tempfile
+        d = Path(tempfile.mkdtemp(prefix="s3edge-e2e-pki-"))
+        def ossl(*a):
+            subprocess.run(["openssl"] + list(a), cwd=d, check=True,
+                           capture_output=True, timeout=60)
+        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=s3edge e2e CA", "-keyout", "ca.key", "-out", "ca.pem")
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+             "-keyout", "leaf.key", "-out", "leaf.csr")
+        (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+        ossl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "leaf.pem")
+        _tls_pki.append((d / "ca.pem", d / "leaf.pem", d / "leaf.key"))
+    return _tls_pki[0]
 
 
 def _is_edge_url(url):
     """Whether url points at an s3edge started here (not at an origin)."""
     m = re.match(r"http://(?:127\.0\.0\.1|localhost|\[::1\]):(\d+)/", url)
     return bool(m) and int(m.group(1)) in _edge_ports
+
+
+def _proto_args(url):
+    """curl arguments and URL for the protocol under test (E2E_PROTO)."""
+    if E2E_PROTO == "h2c" and _is_edge_url(url):
+        return ["--http2-prior-knowledge"], url
+    m = re.match(r"http://127\.0\.0\.1:(\d+)(/.*)$", url)
+    if E2E_PROTO == "h2" and m and int(m.group(1)) in _edge_tls_ports:
+        ca = tls_pki()[0]
+        return (["--http2", "--cacert", str(ca)],
+                "https://127.0.0.1:%d%s" % (_edge_tls_ports[int(m.group(1))], m.group(2)))
+    return ["--http1.1"], url
 
 
 def curl(url, *args, workdir, timeout=30, keep_body_file=False):
@@ -687,11 +735,11 @@ def curl(url, *args, workdir, timeout=30, keep_body_file=False):
     base = Path(workdir) / ("curl%d" % _curl_seq[0])
     hfile, bfile = str(base) + ".h", str(base) + ".b"
     # E2E_PROTO=h2c runs every curl-driven test over HTTP/2 with prior
-    # knowledge on the same port, so the HTTP/1.1 suite doubles as an h2c
-    # suite (tests that speak HTTP/1.1 on raw sockets are unaffected)
-    proto = "--http2-prior-knowledge" if E2E_PROTO == "h2c" and _is_edge_url(url) \
-        else "--http1.1"
-    argv = ["curl", "-sS", proto, "-D", hfile, "-o", bfile,
+    # knowledge on the same port, E2E_PROTO=h2 over TLS with ALPN h2 (on a
+    # TLS listener the edge gets too), so the HTTP/1.1 suite doubles as an
+    # HTTP/2 suite (tests that speak HTTP/1.1 on raw sockets are unaffected)
+    proto, url = _proto_args(url)
+    argv = ["curl", "-sS"] + proto + ["-D", hfile, "-o", bfile,
             "--max-time", str(timeout), "-w", "%{json}"] + list(args) + [url]
     r = subprocess.run(argv, capture_output=True, timeout=timeout + 10)
     try:

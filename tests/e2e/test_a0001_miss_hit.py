@@ -66,7 +66,7 @@ def test_miss_then_hit(s3, edge_s3, get):
         assert l.get("client", "").startswith("127.0.0.1:")
         assert int(l.get("bytes", "-1")) >= len(data)
         assert float(l.get("dur_ms", "-1")) >= 0
-        assert l.get("host") == e.listen
+        assert l.get("host") == e.client_authority()
     assert "listening on %s" % e.listen in e.stderr_text()
 
 

@@ -57,7 +57,7 @@ def test_miss_then_hit_like_h1(s3, edge_s3, get):
     assert [(l["proto"], l["status"], l["cache"]) for l in lines] == [
         ("HTTP/2.0", "200", "MISS"), ("HTTP/2.0", "200", "HIT"),
         ("HTTP/1.1", "200", "HIT")], lines
-    assert lines[0]["host"] == e.listen
+    assert lines[0]["host"] == e.client_authority()
     assert int(lines[1]["bytes"]) == len(data)
 
 
