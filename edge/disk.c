@@ -1194,10 +1194,8 @@ static void dload_opened(struct dload *ld, struct djob *j)
     ld->hbuf = j->hbuf;
     j->hbuf = NULL;
     ld->meta = j->rmeta;
-    if (ld->meta.nhdrs > 0 && (hdrs = calloc(ld->meta.nhdrs, sizeof(*hdrs))) == NULL) {
-        rc = EDGE_ENOMEM;
+    if (ld->meta.nhdrs > 0 && (hdrs = calloc(ld->meta.nhdrs, sizeof(*hdrs))) == NULL)
         goto fail;
-    }
     p = ld->meta.hdrs;
     for (unsigned i = 0; i < ld->meta.nhdrs; i++) {
         hdrs[i].name = p;
