@@ -275,6 +275,7 @@ void obj_reader_init(struct obj_reader *rd, struct obj *o, obj_notify_f *cb, voi
     rd->cb = cb;
     rd->arg = arg;
     o->nreaders++;
+    o->had_reader = true;
     if (o->transient)
         assert_always(o->nreaders == 1);
 }
@@ -292,9 +293,15 @@ void obj_reader_fini(struct obj_reader *rd)
     }
     AN(o->nreaders);
     o->nreaders--;
-    if (o->nreaders == 0 && o->transient && o->prod &&
-        (o->state == OBJ_FETCHING_HDRS || o->state == OBJ_STREAMING)) {
-        /* nobody wants the rest of a pass-through: stop its fetch */
+    bool in_progress = o->state == OBJ_FETCHING_HDRS || o->state == OBJ_STREAMING;
+    /* a fill nobody reads any more finishes into the cache only when
+     * little is left; a pass-through stops at once */
+    bool orphan_stops = o->transient ||
+                        (o->state == OBJ_STREAMING &&
+                         (o->length < 0 ||
+                          (uint64_t)o->length - o->published > OBJ_ORPHAN_FINISH_MAX));
+    if (o->nreaders == 0 && o->prod && in_progress && orphan_stops) {
+        /* nobody wants the rest: stop its fetch */
         const struct obj_producer_ops *ops = o->prod;
         void *arg = o->prod_arg;
         o->prod = NULL;
@@ -640,6 +647,24 @@ bool cache_contains(struct cache *c, const char *key, size_t key_len)
 {
     CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
     return index_find(c, key, key_len, key_hash(c, key, key_len)) != NULL;
+}
+
+bool cache_inflight_reserve(struct cache *c, uint64_t n)
+{
+    CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
+    if (n > c->st.budget - c->st.inflight || c->st.inflight > c->st.budget) {
+        c->st.inflight_refused++;
+        return false;
+    }
+    c->st.inflight += n;
+    return true;
+}
+
+void cache_inflight_release(struct cache *c, uint64_t n)
+{
+    CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
+    assert_always(n <= c->st.inflight);
+    c->st.inflight -= n;
 }
 
 void cache_get_stats(const struct cache *c, struct cache_stats *out)

@@ -108,6 +108,7 @@ struct obj {
     uint64_t rpos;           /* the transient reader's position */
     struct obj_reader_list waiters;
     unsigned nreaders;
+    bool had_reader;         /* a client asked for it (not a background refresh) */
 
     /* caching */
     bool transient;
@@ -125,6 +126,11 @@ struct obj {
     void *prod_arg;
     bool prod_paused;
 };
+
+/* A fill whose last reader left goes on into the cache only if at most
+ * this much is left to fetch (issue 6 makes it configurable); a large
+ * object nobody reads any more is not worth the origin bytes. */
+#define OBJ_ORPHAN_FINISH_MAX (8u * 1024 * 1024)
 
 /* ---- objects ---- */
 
@@ -185,9 +191,16 @@ struct cache_stats {
     uint64_t misses;
     uint64_t inserts;
     uint64_t evictions;
+    uint64_t inflight;       /* bytes reserved by fills that will be stored */
+    uint64_t inflight_refused; /* fills passed through for want of room */
 };
 
 struct cache *cache_new(uint64_t budget_bytes);
+/* A fill that will store its object reserves its size first, so that fills
+ * in progress stay within the memory budget too (200 concurrent misses of
+ * a 100 MiB object must not hold 20 GiB). false: no room, pass it through. */
+bool cache_inflight_reserve(struct cache *c, uint64_t n);
+void cache_inflight_release(struct cache *c, uint64_t n);
 void cache_free(struct cache *c);
 /* The stored object for key, with a reference for the caller, or NULL.
  * It may be stale (obj_fresh_state says how); an object that can be

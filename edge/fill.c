@@ -43,6 +43,7 @@ struct fill {
     struct origin_fetch *fetch;
     bool head, range;
     struct obj *reval;  /* the stale object this fill revalidates, or NULL */
+    uint64_t reserved;  /* bytes reserved in the memory budget while filling */
     time_t request_time;
     int64_t fetch_ms;   /* request_time on purge_clock_ms() */
     char *s3_key;       /* for logs */
@@ -53,6 +54,8 @@ static void fill_free(struct fill *fl)
 {
     CHECK_OBJ_NOTNULL(fl, FILL_MAGIC);
     server_task_untrack(fl->srv, &fl->task);
+    if (fl->reserved)
+        cache_inflight_release(fl->srv->cache, fl->reserved);
     obj_unref(fl->o);
     if (fl->reval) {
         fl->reval->revalidating = false;
@@ -113,6 +116,8 @@ static void set_error(struct fill *fl, int status)
     if (obj_set_headers(fl->o, status, 0, NULL, 0) < 0)
         WRONG("obj_set_headers without headers cannot fail");
 }
+
+static void prod_abandon(void *arg);
 
 static void on_head(void *arg, const struct origin_resp *r)
 {
@@ -204,6 +209,17 @@ static void on_head(void *arg, const struct origin_resp *r)
     }
     if (r->content_length > (int64_t)fl->srv->conf->max_object_bytes)
         cacheable = false;
+    if (cacheable) {
+        /* room in the memory budget for the whole body (or the largest
+         * object allowed when S3 does not say); without it the object
+         * passes through, bounded by the transit window */
+        uint64_t need = r->content_length >= 0 ? (uint64_t)r->content_length
+                                               : fl->srv->conf->max_object_bytes;
+        if (cache_inflight_reserve(fl->srv->cache, need))
+            fl->reserved = need;
+        else
+            cacheable = false;
+    }
     o->cacheable = cacheable;
     o->transient = !cacheable;
     int64_t len = r->content_length;
@@ -219,10 +235,15 @@ static void on_head(void *arg, const struct origin_resp *r)
         set_error(fl, 502);
         LOG_E("out of memory storing headers for \"%s\"", fl->s3_key);
     }
+    if (rc == 0 && o->had_reader && o->nreaders == 0 && !o->transient &&
+        (o->length < 0 || (uint64_t)o->length > OBJ_ORPHAN_FINISH_MAX)) {
+        /* the client left before the head came; a large body is not
+         * fetched for nobody (see obj_reader_fini) */
+        prod_abandon(fl);
+        return;
+    }
     obj_notify(o);
 }
-
-static void prod_abandon(void *arg);
 
 static void on_body(void *arg, struct evbuffer *buf)
 {
