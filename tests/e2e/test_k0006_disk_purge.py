@@ -13,9 +13,7 @@ from fleetutil import Fleet
 
 
 def test_purges_apply_to_disk_copies(edge, fault, get, tmp_path):
-    # (no '.' in these paths: purge.c's journal ends a pattern at its first
-    # '.', so a rule for "/x.bin" does not survive a restart yet)
-    keys = ["k0006/a-bin", "k0006/b-bin", "k0006/c-bin"]
+    keys = ["k0006/a.bin", "k0006/b.bin", "k0006/c.bin"]
     datas = {}
     for i, k in enumerate(keys):
         datas[k] = harness.object_bytes(300 * 1024 + i, 600 + i)
