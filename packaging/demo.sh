@@ -106,6 +106,7 @@ cat <<MSG
 s3edge is serving bucket '$BUCKET' on http://127.0.0.1:$EDGE_PORT (config: conf/demo.yaml).
 Try:
   curl -i http://127.0.0.1:$EDGE_PORT/hello.txt
+  curl -i --http2-prior-knowledge http://127.0.0.1:$EDGE_PORT/hello.txt   # HTTP/2 (h2c)
   curl -I http://127.0.0.1:$EDGE_PORT/releases/1.0/installer.bin
   curl -o /dev/null -w '%{speed_download} bytes/s\\n' http://127.0.0.1:$EDGE_PORT/releases/1.0/installer.bin
   curl -i 'http://127.0.0.1:$EDGE_PORT/docs/release%20notes.txt'
