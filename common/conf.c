@@ -754,6 +754,9 @@ static void dist_fini(struct conf_distribution *d)
     free(d->origin_name);
     free(d->path_prefix);
     free(d->key_prefix);
+    for (i = 0; i < d->nquery_keys; i++)
+        free(d->query_keys[i]);
+    free(d->query_keys);
 }
 
 struct conf *conf_new(void)
@@ -1655,9 +1658,37 @@ static int f_dist_origin(struct yp *y, void *obj, const struct field *f)
     return f_string(y, obj, f);
 }
 
+static int query_key_item(struct yp *y, void *obj, size_t idx)
+{
+    struct conf_distribution *d = obj;
+    const char *s;
+    char **v;
+
+    (void)idx;
+    if (want_scalar(y, "expected a query parameter name", &s) != 0)
+        return -1;
+    /* a name as it appears before '=' on the wire: no separators */
+    if (s[0] == '\0' || strlen(s) > 256 || strpbrk(s, "&=# ") != NULL)
+        return yfail(y, ev_line(y), "expected a query parameter name without '&', '=', '#' or spaces");
+    v = realloc(d->query_keys, (d->nquery_keys + 1) * sizeof *v);
+    if (v == NULL)
+        return yfail_oom(y);
+    d->query_keys = v;
+    if ((v[d->nquery_keys] = xstrdup(s)) == NULL)
+        return yfail_oom(y);
+    d->nquery_keys++;
+    return yp_next(y);
+}
+
+static int f_query_keys(struct yp *y, void *obj, const struct field *f)
+{
+    (void)f;
+    return parse_list(y, obj, query_key_item, "query parameter names", "query parameter name");
+}
+
 static const struct enum_spec query_policies = {
-    "expected ignore or all",
-    {{"ignore", CONF_QUERY_IGNORE}, {"all", CONF_QUERY_ALL}},
+    "expected ignore, all or allow",
+    {{"ignore", CONF_QUERY_IGNORE}, {"all", CONF_QUERY_ALL}, {"allow", CONF_QUERY_ALLOW}},
 };
 
 static const struct field dist_fields[] = {
@@ -1670,6 +1701,7 @@ static const struct field dist_fields[] = {
     {"key_prefix", f_string, offsetof(struct conf_distribution, key_prefix), 0, 0,
      NULL, check_key_prefix},
     {"query_string", f_enum, offsetof(struct conf_distribution, query), 0, 0, &query_policies, NULL},
+    {"query_keys", f_query_keys, 0, 0, 0, NULL, NULL},
     {"default_ttl", f_duration_s, offsetof(struct conf_distribution, default_ttl_s),
      0, 3650 * DAY_MS, NULL, NULL},
     {"min_ttl", f_duration_s, offsetof(struct conf_distribution, min_ttl_s),
@@ -2663,6 +2695,14 @@ static int finish_dists(struct conf *c, struct dupent *onames, char *err)
             return fail(err, NULL, 0, "out of memory");
         if (d->nhosts == 0 && dist_add_host(d, "*", d->line) != 0)
             return fail(err, NULL, 0, "out of memory");
+        if (d->query == CONF_QUERY_ALLOW && d->nquery_keys == 0)
+            return fail(err, file, d->line,
+                        "distributions[%zu].query_keys: expected at least one parameter name "
+                        "with query_string: allow",
+                        i);
+        if (d->query != CONF_QUERY_ALLOW && d->nquery_keys > 0)
+            return fail(err, file, d->line,
+                        "distributions[%zu].query_keys: only with query_string: allow", i);
         if (d->max_ttl_s == UINT_MAX)
             d->max_ttl_s = d->default_ttl_s > 365u * 86400 ? d->default_ttl_s : 365u * 86400;
         if (d->min_ttl_s > d->default_ttl_s || d->default_ttl_s > d->max_ttl_s)

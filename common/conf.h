@@ -39,6 +39,8 @@ enum conf_cred_source {
 enum conf_query_policy {
     CONF_QUERY_IGNORE = 0, /* query neither in the cache key nor sent to S3 */
     CONF_QUERY_ALL,        /* whole query in the key and sent to S3 */
+    CONF_QUERY_ALLOW,      /* only the parameters named in query_keys, in
+                            * the key and sent to S3 (CloudFront's allow list) */
 };
 
 enum conf_log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
@@ -147,6 +149,8 @@ struct conf_distribution {
     char *path_prefix;     /* URL prefix, default "/" */
     char *key_prefix;      /* prepended to keys in the bucket, default "" */
     enum conf_query_policy query;
+    char **query_keys;     /* parameter names for CONF_QUERY_ALLOW (case-sensitive) */
+    size_t nquery_keys;
     unsigned default_ttl_s; /* default 86400 when S3 sends no Cache-Control */
     /* TTL clamps in the manner of CloudFront cache policies (seconds):
      * min_ttl <= default_ttl <= max_ttl; see common/freshness.h */

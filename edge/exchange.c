@@ -234,7 +234,7 @@ static struct fill_req disk_fill_req(const struct exchange *x)
         .cache_key = x->ckey,
         .cache_key_len = x->ckey_len,
         .s3_key = x->s3key,
-        .query = x->dist->query == CONF_QUERY_ALL ? x->query : NULL,
+        .query = x->query_sel,
     };
     return fr;
 }
@@ -303,6 +303,51 @@ static void disk_decide(struct exchange *x)
     attach(x, n);
 }
 
+/* The part of the query the distribution's policy keeps: none, all, or
+ * the allowed parameters in the client's order (CloudFront's allow list;
+ * names compared as sent, case-sensitive). 0 or EDGE_ENOMEM. */
+static int select_query(struct exchange *x)
+{
+    const struct conf_distribution *d = x->dist;
+
+    if (x->query == NULL || x->query[0] == '\0' || d->query == CONF_QUERY_IGNORE)
+        return 0;
+    size_t qlen = strlen(x->query);
+    x->query_sel = malloc(qlen + 1);
+    if (x->query_sel == NULL)
+        return EDGE_ENOMEM;
+    if (d->query == CONF_QUERY_ALL) {
+        memcpy(x->query_sel, x->query, qlen + 1);
+        return 0;
+    }
+    char *out = x->query_sel;
+    const char *p = x->query;
+    while (*p != '\0') {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t nlen = eq ? (size_t)(eq - p) : len;
+        for (size_t i = 0; i < d->nquery_keys; i++) {
+            if (strlen(d->query_keys[i]) == nlen && memcmp(d->query_keys[i], p, nlen) == 0) {
+                if (out != x->query_sel)
+                    *out++ = '&';
+                memcpy(out, p, len);
+                out += len;
+                break;
+            }
+        }
+        p += len;
+        if (*p == '&')
+            p++;
+    }
+    *out = '\0';
+    if (out == x->query_sel) {
+        free(x->query_sel);
+        x->query_sel = NULL;
+    }
+    return 0;
+}
+
 void exchange_start(struct exchange *x)
 {
     char key[URI_KEY_MAX + 1];
@@ -336,7 +381,11 @@ void exchange_start(struct exchange *x)
         set_error(x, 400, error_text(400));
         return;
     }
-    const char *query = x->dist->query == CONF_QUERY_ALL ? x->query : NULL;
+    if (select_query(x) < 0) {
+        set_error(x, 503, error_text(503));
+        return;
+    }
+    const char *query = x->query_sel;
     /* the cache key: distribution, key, and the query when it selects */
     int kl = snprintf(ckey, sizeof(ckey), "%s\n%s%s%s", x->dist->name, key,
                       query ? "?" : "", query ? query : "");
@@ -610,6 +659,7 @@ void exchange_free(struct exchange *x)
     free(x->host);
     free(x->path);
     free(x->query);
+    free(x->query_sel);
     free(x->range);
     x->magic = 0;
     free(x);

@@ -44,6 +44,7 @@ struct exchange {
     /* request (owned copies) */
     enum http1_method method;
     char *method_str, *host, *path, *query, *range;
+    char *query_sel;         /* the query the distribution keys and forwards, or NULL */
     const char *proto;       /* "HTTP/1.1" */
     char client[64];         /* "addr:port" */
     uint64_t start_us;

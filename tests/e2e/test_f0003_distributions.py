@@ -5,7 +5,8 @@ longest "*.domain"; the path prefix is removed and the key prefix put in
 front; a path outside the prefix is a 404 that reaches no origin;
 distributions cache apart even when they name the same S3 object; with
 query_string: all the query is part of the cache key and is sent to S3
-(signed: the gate checks the canonical query string).
+(signed: the gate checks the canonical query string); with query_string:
+allow only the listed parameters are, in the client's order.
 """
 
 import pytest
@@ -46,6 +47,11 @@ distributions:
     hosts: [q.example.test]
     origin: private
     query_string: all
+  - name: qa
+    hosts: [qa.example.test]
+    origin: private
+    query_string: allow
+    query_keys: [v, lang]
 """
 
 
@@ -107,3 +113,18 @@ def test_query_string_all(s3, e, get):
     r = get(e.url("/dl/a.txt?v=9"), "-H", "Host: files.example.test")
     assert r.status == 200
     assert s3.stats()["requests"][-1]["query"] == ""
+
+
+def test_query_string_allow_list(s3, e, get):
+    h = ("-H", "Host: qa.example.test")
+    # tracking parameters do not split the cache; listed ones do
+    for q, want in (("?v=1&utm=a", "miss"), ("?utm=b&v=1", "hit"),
+                    ("?v=1&lang=de", "miss"), ("?V=1", "miss"),
+                    ("?junk=1", "hit")):
+        r = get(e.url("/f0003/a.txt" + q), *h)
+        assert r.status == 200 and r.body == b"private a", (q, r)
+        assert r.xcache() == want, (q, r.xcache())
+    recs = s3.stats()["requests"]
+    # only the allowed parameters reach S3 (and are signed)
+    assert [x["query"] for x in recs] == ["v=1", "v=1&lang=de", ""], recs
+    assert s3.stats()["refused"] == {}
