@@ -769,6 +769,11 @@ struct conf *conf_new(void)
     c->log_level = LOG_LVL_INFO;
     c->memory_cache_bytes = 256 * MiB;
     c->max_object_bytes = 64 * MiB;
+    c->block_bytes = MiB;
+    c->readahead_blocks = 8;
+    c->orphan_fill_bytes = 8 * MiB;
+    c->reader_timeout_ms = 30000;
+    c->max_ranges = 16;
     c->disk_size_bytes = 10 * GiB;
     c->disk_threads = 2;
     c->disk_fsync = false;
@@ -1798,6 +1803,12 @@ static const struct field cache_fields[] = {
     {"disk_size", f_disk_size, offsetof(struct conf, disk_size_bytes), MiB, 1024 * TiB, NULL, NULL},
     {"disk_threads", f_disk_count, offsetof(struct conf, disk_threads), 1, 64, NULL, NULL},
     {"disk_fsync", f_disk_bool, offsetof(struct conf, disk_fsync), 0, 0, NULL, NULL},
+    {"block_size", f_size, offsetof(struct conf, block_bytes), 64 * KiB, 64 * MiB, NULL, NULL},
+    {"readahead_blocks", f_count, offsetof(struct conf, readahead_blocks), 0, 1024, NULL, NULL},
+    {"orphan_fill_max", f_size64, offsetof(struct conf, orphan_fill_bytes), 0, 16 * TiB, NULL,
+     NULL},
+    {"reader_timeout", f_duration_ms, offsetof(struct conf, reader_timeout_ms), 1, TIMEOUT_MAX,
+     NULL, NULL},
 };
 static const struct map_spec cache_map = {cache_fields, ARRAY_LEN(cache_fields)};
 
@@ -1805,6 +1816,7 @@ static const struct field limit_fields[] = {
     {"max_request_line", f_size, offsetof(struct conf, max_request_line), 64, MiB, NULL, NULL},
     {"max_head_bytes", f_size, offsetof(struct conf, max_head_bytes), 256, 64 * MiB, NULL, NULL},
     {"max_headers", f_count, offsetof(struct conf, max_headers), 1, 10000, NULL, NULL},
+    {"max_ranges", f_count, offsetof(struct conf, max_ranges), 1, 1000, NULL, NULL},
     {"client_header_timeout", f_duration_ms, offsetof(struct conf, client_header_timeout_ms),
      1, TIMEOUT_MAX, NULL, NULL},
     {"client_idle_timeout", f_duration_ms, offsetof(struct conf, client_idle_timeout_ms),

@@ -184,6 +184,10 @@ struct conf {
     /* cache */
     uint64_t memory_cache_bytes;   /* default 256 MiB */
     uint64_t max_object_bytes;     /* larger objects stream through uncached; default 64 MiB */
+    unsigned block_bytes;          /* block of storage, fills and coalescing; default 1 MiB */
+    unsigned readahead_blocks;     /* fetched ahead of a sequential reader; default 8 */
+    uint64_t orphan_fill_bytes;    /* a stream nobody reads finishes if this little is left; 8 MiB */
+    unsigned reader_timeout_ms;    /* a reader waits this long for a block, then hands over; 30 s */
     char *disk_path;               /* disk cache directory; NULL (default): no disk cache */
     uint64_t disk_size_bytes;      /* its byte budget; default 10 GiB */
     unsigned disk_threads;         /* its I/O threads; default 2 */
@@ -195,6 +199,7 @@ struct conf {
     unsigned max_request_line;     /* default 8192 */
     unsigned max_head_bytes;       /* default 32768 */
     unsigned max_headers;          /* default 100 */
+    unsigned max_ranges;           /* ranges per request, more: the whole body; default 16 */
     unsigned client_header_timeout_ms; /* whole request head must arrive in; default 10000 */
     unsigned client_idle_timeout_ms;   /* keep-alive idle; default 60000 */
     unsigned client_send_timeout_ms;   /* no progress writing to client; default 60000 */

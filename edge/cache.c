@@ -16,15 +16,26 @@
 #include "chunk.h"
 #include "err.h"
 #include "log.h"
+#include "timeutil.h"
 #include "vas.h"
 
-/* A transient object's producer is paused when its reader is this far
- * behind, and resumed below half of it. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                                                 \
+    for ((var) = TAILQ_FIRST(head); (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);         \
+         (var) = (tvar))
+#endif
+
+/* A stream writing a transient object is paused when its readers are
+ * this far behind, and resumed below half of it. */
 #define OBJ_TRANSIT_WINDOW (2u * 1024 * 1024)
-/* Chunk sizes: a small object gets one chunk of its own size; large ones
- * get chunks of CHUNK_MAX (the later block size). */
-#define CHUNK_MIN (4u * 1024)
-#define CHUNK_MAX (1024u * 1024)
+/* Read-ahead: blocks asked for ahead of a sequential reader (set from the
+ * configuration by cache_set_readahead). */
+static uint32_t readahead_blocks = 8;
+
+void cache_set_readahead(uint32_t nblocks)
+{
+    readahead_blocks = nblocks;
+}
 
 static void obj_set_state(struct obj *o, enum obj_state to)
 {
@@ -44,7 +55,7 @@ static void obj_set_state(struct obj *o, enum obj_state to)
     o->state = to;
 }
 
-struct obj *obj_new(const char *key, size_t key_len)
+struct obj *obj_new(const char *key, size_t key_len, uint32_t bsize)
 {
     struct obj *o = calloc(1, sizeof(*o));
 
@@ -62,7 +73,11 @@ struct obj *obj_new(const char *key, size_t key_len)
     o->refcnt = 1;
     o->state = OBJ_FETCHING_HDRS;
     o->length = -1;
+    o->bsize = bsize ? bsize : OBJ_BLOCK_SIZE_DEFAULT;
+    o->orphan_max = OBJ_ORPHAN_FINISH_MAX;
     TAILQ_INIT(&o->waiters);
+    TAILQ_INIT(&o->readers);
+    TAILQ_INIT(&o->writers);
     return o;
 }
 
@@ -81,12 +96,14 @@ void obj_unref(struct obj *o)
         return;
     AZ(o->in_index);
     AZ(o->nreaders);
-    struct chunk *c = o->head;
-    while (c != NULL) {
-        struct chunk *n = c->next;
-        chunk_unref(c);
-        c = n;
-    }
+    assert_always(TAILQ_EMPTY(&o->writers));
+    if (o->src != NULL && o->src->release != NULL)
+        o->src->release(o->src_arg);
+    for (uint32_t i = 0; i < o->nblk; i++)
+        if (o->blk[i] != NULL)
+            chunk_unref(o->blk[i]);
+    free(o->blk);
+    free(o->bflag);
     free(o->hdrs);
     free(o->hdr_blob);
     free(o->key);
@@ -94,11 +111,60 @@ void obj_unref(struct obj *o)
     free(o);
 }
 
-void obj_set_producer(struct obj *o, const struct obj_producer_ops *ops, void *arg)
+void obj_set_source(struct obj *o, const struct obj_source_ops *ops, void *arg)
 {
     CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
-    o->prod = ops;
-    o->prod_arg = arg;
+    AZ(o->src);
+    o->src = ops;
+    o->src_arg = arg;
+}
+
+void obj_writer_add(struct obj *o, struct obj_writer *w, const struct obj_writer_ops *ops,
+                    void *arg, uint64_t wpos, uint64_t wend, bool stream)
+{
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    memset(w, 0, sizeof(*w));
+    w->ops = ops;
+    w->arg = arg;
+    w->wpos = wpos;
+    w->wend = wend;
+    w->stream = stream;
+    TAILQ_INSERT_TAIL(&o->writers, w, link);
+}
+
+void obj_writer_remove(struct obj *o, struct obj_writer *w)
+{
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    AN(w->ops);
+    TAILQ_REMOVE(&o->writers, w, link);
+    w->ops = NULL;
+}
+
+/* charge a change of o->mem to the memory store; false: no room, and o
+ * left the index (it goes on for its readers) */
+static bool obj_charge(struct obj *o);
+
+/* grow the block arrays to hold n blocks */
+static int blk_reserve(struct obj *o, uint32_t n)
+{
+    if (n <= o->blk_cap)
+        return 0;
+    uint32_t cap = o->blk_cap ? o->blk_cap : 4;
+    while (cap < n)
+        cap = cap > UINT32_MAX / 2 ? n : cap * 2;
+    struct chunk **b = realloc(o->blk, (size_t)cap * sizeof(*b));
+    if (b == NULL)
+        return EDGE_ENOMEM;
+    o->blk = b;
+    uint8_t *f = realloc(o->bflag, cap);
+    if (f == NULL)
+        return EDGE_ENOMEM;
+    o->bflag = f;
+    memset(o->blk + o->blk_cap, 0, (size_t)(cap - o->blk_cap) * sizeof(*b));
+    memset(o->bflag + o->blk_cap, 0, cap - o->blk_cap);
+    o->mem += (size_t)(cap - o->blk_cap) * (sizeof(*b) + 1);
+    o->blk_cap = cap;
+    return 0;
 }
 
 int obj_set_headers(struct obj *o, int status, int64_t length,
@@ -109,6 +175,12 @@ int obj_set_headers(struct obj *o, int status, int64_t length,
     CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
     for (unsigned i = 0; i < nhdrs; i++)
         blob += strlen(hdrs[i].name) + strlen(hdrs[i].value) + 2;
+    if (length >= 0) {
+        uint64_t nb = ((uint64_t)length + o->bsize - 1) / o->bsize;
+        if (nb > UINT32_MAX || blk_reserve(o, (uint32_t)nb) < 0)
+            return EDGE_ENOMEM;
+        o->nblk = (uint32_t)nb;
+    }
     if (nhdrs > 0) {
         o->hdrs = calloc(nhdrs, sizeof(*o->hdrs));
         o->hdr_blob = malloc(blob);
@@ -146,76 +218,182 @@ const char *obj_find_hdr(const struct obj *o, const char *name)
     return NULL;
 }
 
-uint8_t *obj_write_ptr(struct obj *o, size_t size_hint, size_t *room)
+uint32_t obj_block_len(const struct obj *o, uint32_t idx)
+{
+    if (o->length < 0)
+        return o->bsize;
+    uint64_t start = (uint64_t)idx * o->bsize;
+    if (start >= (uint64_t)o->length)
+        return 0;
+    uint64_t left = (uint64_t)o->length - start;
+    return left < o->bsize ? (uint32_t)left : o->bsize;
+}
+
+void obj_block_filling(struct obj *o, uint32_t first, uint32_t last)
+{
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    for (uint32_t i = first; i <= last && i < o->nblk; i++)
+        if (o->blk[i] == NULL || chunk_len(o->blk[i]) < obj_block_len(o, i))
+            o->bflag[i] |= BLK_FILLING;
+}
+
+static bool blk_complete(const struct obj *o, uint32_t i)
+{
+    return o->blk[i] != NULL && chunk_len(o->blk[i]) == obj_block_len(o, i) &&
+           !(o->bflag[i] & BLK_FILLING);
+}
+
+bool obj_whole(const struct obj *o)
+{
+    return o->length >= 0 && o->nblk_done == o->nblk;
+}
+
+uint8_t *obj_write_ptr(struct obj *o, uint64_t pos, size_t *room)
 {
     CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
     assert_always(o->state == OBJ_STREAMING);
-    if (o->tail == NULL || chunk_room(o->tail) == 0) {
-        size_t cap = size_hint;
-        if (cap < CHUNK_MIN)
-            cap = CHUNK_MIN;
-        if (cap > CHUNK_MAX)
-            cap = CHUNK_MAX;
-        struct chunk *c = chunk_new(cap);
+    uint64_t bi = pos / o->bsize;
+    uint32_t off = (uint32_t)(pos % o->bsize);
+    assert_always(bi <= UINT32_MAX);
+    uint32_t i = (uint32_t)bi;
+    if (i >= o->nblk) {
+        /* a body of unknown length grows block by block */
+        assert_always(o->length < 0);
+        if (blk_reserve(o, i + 1) < 0)
+            return NULL;
+        for (uint32_t k = o->nblk; k <= i; k++)
+            o->bflag[k] = BLK_FILLING;
+        o->nblk = i + 1;
+    }
+    struct chunk *c = o->blk[i];
+    if (c == NULL) {
+        AZ(off);
+        uint32_t cap = obj_block_len(o, i);
+        AN(cap);
+        c = chunk_new(cap);
         if (c == NULL)
             return NULL;
-        if (o->tail)
-            o->tail->next = c;
-        else
-            o->head = c;
-        o->tail = c;
+        o->blk[i] = c;
+        o->bflag[i] |= BLK_FILLING;
         o->mem += cap + sizeof(*c);
+        (void)obj_charge(o);
     }
-    *room = chunk_room(o->tail);
-    return o->tail->data + chunk_len(o->tail);
+    assert_always(chunk_len(c) == off);
+    *room = chunk_room(c);
+    AN(*room);
+    return c->data + off;
 }
 
-void obj_commit(struct obj *o, size_t n)
+/* pause or resume the streams of a transient object by how far its
+ * slowest reader is behind them */
+static void obj_pace(struct obj *o)
+{
+    struct obj_reader *rd;
+    struct obj_writer *w, *wn;
+    uint64_t minpos = UINT64_MAX;
+
+    if (!o->transient || o->nreaders == 0)
+        return;
+    TAILQ_FOREACH(rd, &o->readers, rlink)
+        if (rd->pos < minpos)
+            minpos = rd->pos;
+    TAILQ_FOREACH_SAFE(w, &o->writers, link, wn) {
+        if (!w->stream)
+            continue;
+        uint64_t ahead = w->wpos > minpos ? w->wpos - minpos : 0;
+        if (!w->paused && ahead > OBJ_TRANSIT_WINDOW) {
+            w->paused = true;
+            w->ops->pause(w->arg);
+        } else if (w->paused && ahead < OBJ_TRANSIT_WINDOW / 2) {
+            w->paused = false;
+            w->ops->resume(w->arg);
+        }
+    }
+}
+
+bool obj_commit(struct obj *o, uint64_t pos, size_t n)
 {
     CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
-    AN(o->tail);
-    chunk_publish(o->tail, n);
-    o->published += n;
-    if (o->transient && o->prod && !o->prod_paused && o->nreaders > 0 &&
-        o->published - o->rpos > OBJ_TRANSIT_WINDOW) {
-        o->prod_paused = true;
-        o->prod->pause(o->prod_arg);
+    uint32_t i = (uint32_t)(pos / o->bsize);
+    struct chunk *c = o->blk[i];
+    AN(c);
+    assert_always(chunk_len(c) == pos % o->bsize);
+    chunk_publish(c, n);
+    o->present += n;
+    bool done = false;
+    if (chunk_len(c) == obj_block_len(o, i) && o->length >= 0) {
+        o->bflag[i] &= (uint8_t)~BLK_FILLING;
+        o->nblk_done++;
+        done = true;
     }
+    obj_pace(o);
+    return done;
 }
 
-void obj_append_chunk(struct obj *o, struct chunk *c)
-{
-    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
-    CHECK_OBJ_NOTNULL(c, CHUNK_MAGIC);
-    assert_always(o->state == OBJ_STREAMING);
-    AZ(c->next);
-    if (o->tail)
-        o->tail->next = c;
-    else
-        o->head = c;
-    o->tail = c;
-    o->mem += c->cap + sizeof(*c);
-    o->published += chunk_len(c);
-}
-
-int obj_append(struct obj *o, const void *p, size_t n)
+int obj_write(struct obj *o, uint64_t pos, const void *p, size_t n)
 {
     const uint8_t *b = p;
 
     while (n > 0) {
         size_t room;
-        size_t hint = o->length > 0 ? (size_t)((uint64_t)o->length - o->published) : n;
-        uint8_t *w = obj_write_ptr(o, hint, &room);
+        uint8_t *w = obj_write_ptr(o, pos, &room);
         if (w == NULL)
             return EDGE_ENOMEM;
         if (room > n)
             room = n;
         memcpy(w, b, room);
-        obj_commit(o, room);
+        (void)obj_commit(o, pos, room);
         b += room;
+        pos += room;
         n -= room;
     }
     return 0;
+}
+
+void obj_put_block(struct obj *o, uint32_t idx, struct chunk *c)
+{
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    CHECK_OBJ_NOTNULL(c, CHUNK_MAGIC);
+    assert_always(o->state == OBJ_STREAMING);
+    assert_always(idx < o->nblk && o->blk[idx] == NULL);
+    assert_always(chunk_len(c) == obj_block_len(o, idx));
+    o->blk[idx] = c;
+    o->bflag[idx] &= (uint8_t)~BLK_FILLING;
+    o->nblk_done++;
+    o->present += chunk_len(c);
+    o->mem += c->cap + sizeof(*c);
+    (void)obj_charge(o);
+}
+
+/* drop block i (not complete, or no reader needs it any more) */
+static void blk_drop(struct obj *o, uint32_t i)
+{
+    struct chunk *c = o->blk[i];
+
+    if (c == NULL)
+        return;
+    if (blk_complete(o, i))
+        o->nblk_done--;
+    o->present -= chunk_len(c);
+    o->mem -= c->cap + sizeof(*c);
+    o->blk[i] = NULL;
+    chunk_unref(c);
+    (void)obj_charge(o);
+}
+
+void obj_block_failed(struct obj *o, uint32_t idx)
+{
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    if (idx >= o->nblk)
+        return;
+    if (!blk_complete(o, idx) || (o->bflag[idx] & BLK_FILLING)) {
+        o->bflag[idx] &= (uint8_t)~BLK_FILLING;
+        if (o->blk[idx] != NULL && chunk_len(o->blk[idx]) < obj_block_len(o, idx))
+            blk_drop(o, idx);
+        if ((o->bflag[idx] & BLK_FAILS) < BLK_FAILS)
+            o->bflag[idx]++;
+    }
+    obj_notify(o);
 }
 
 void obj_notify(struct obj *o)
@@ -242,28 +420,41 @@ void obj_notify(struct obj *o)
 void obj_complete(struct obj *o)
 {
     CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
-    obj_set_state(o, OBJ_COMPLETE);
-    if (o->length < 0)
-        o->length = (int64_t)o->published;
-    o->prod = NULL;
+    if (o->length < 0) {
+        /* a stream of unknown length ended: its last block may be short */
+        o->length = (int64_t)o->present;
+        uint64_t nb = (o->present + o->bsize - 1) / o->bsize;
+        o->nblk = (uint32_t)nb;
+        o->nblk_done = 0;
+        for (uint32_t i = 0; i < o->nblk; i++) {
+            if (o->blk[i] != NULL && chunk_len(o->blk[i]) == obj_block_len(o, i)) {
+                o->bflag[i] &= (uint8_t)~BLK_FILLING;
+                o->nblk_done++;
+            }
+        }
+    }
+    if (o->state == OBJ_STREAMING)
+        obj_set_state(o, OBJ_COMPLETE);
     obj_notify(o);
 }
 
 void obj_fail(struct obj *o, const char *reason)
 {
     CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    if (o->state == OBJ_FAILED)
+        return;
     obj_set_state(o, OBJ_FAILED);
     o->fail_reason = reason;
-    o->prod = NULL;
+    if (o->in_index)
+        cache_unindex(o);
     obj_notify(o);
 }
 
 /* ---------------------------------------------------------------- readers */
 
 /*
- * Readers are linked in o->waiters only while parked; an unparked reader
- * is still counted in nreaders. The transient window is computed from the
- * one reader a transient object has, whose position is o->rpos.
+ * Readers are linked in o->readers for their lifetime and in o->waiters
+ * while parked.
  */
 void obj_reader_init(struct obj_reader *rd, struct obj *o, obj_notify_f *cb, void *arg)
 {
@@ -274,15 +465,47 @@ void obj_reader_init(struct obj_reader *rd, struct obj *o, obj_notify_f *cb, voi
     rd->o = o;
     rd->cb = cb;
     rd->arg = arg;
+    rd->end = UINT64_MAX;
+    rd->wait_blk = UINT32_MAX;
+    TAILQ_INSERT_TAIL(&o->readers, rd, rlink);
     o->nreaders++;
     o->had_reader = true;
-    if (o->transient)
-        assert_always(o->nreaders == 1);
+}
+
+static int obj_want(struct obj *o, uint32_t from, uint32_t upto);
+
+/* Blocks of a transient object that no reader needs any more go: a
+ * reader needs block i when its span still covers it. */
+static void obj_trim(struct obj *o)
+{
+    struct obj_reader *rd;
+
+    if (!o->transient || o->in_index || o->nblk == 0)
+        return;
+    for (uint32_t i = 0; i < o->nblk; i++) {
+        if (o->blk[i] == NULL || !blk_complete(o, i))
+            continue;
+        uint64_t bstart = (uint64_t)i * o->bsize, bend = bstart + obj_block_len(o, i);
+        bool needed = false;
+        TAILQ_FOREACH(rd, &o->readers, rlink) {
+            if (rd->pos < bend && rd->end > bstart) {
+                needed = true;
+                break;
+            }
+        }
+        if (!needed) {
+            blk_drop(o, i);
+            o->trimmed = true;
+        } else {
+            break; /* readers move forward: later blocks are needed too */
+        }
+    }
 }
 
 void obj_reader_fini(struct obj_reader *rd)
 {
     struct obj *o;
+    struct obj_writer *w, *wn;
 
     CHECK_OBJ_NOTNULL(rd, OBJ_READER_MAGIC);
     o = rd->o;
@@ -291,25 +514,45 @@ void obj_reader_fini(struct obj_reader *rd)
         TAILQ_REMOVE(&o->waiters, rd, link);
         rd->parked = false;
     }
+    TAILQ_REMOVE(&o->readers, rd, rlink);
     AN(o->nreaders);
     o->nreaders--;
-    bool in_progress = o->state == OBJ_FETCHING_HDRS || o->state == OBJ_STREAMING;
-    /* a fill nobody reads any more finishes into the cache only when
-     * little is left; a pass-through stops at once */
-    bool orphan_stops = o->transient ||
-                        (o->state == OBJ_STREAMING &&
-                         (o->length < 0 ||
-                          (uint64_t)o->length - o->published > OBJ_ORPHAN_FINISH_MAX));
-    if (o->nreaders == 0 && o->prod && in_progress && orphan_stops) {
-        /* nobody wants the rest: stop its fetch */
-        const struct obj_producer_ops *ops = o->prod;
-        void *arg = o->prod_arg;
-        o->prod = NULL;
-        ops->abandon(arg);
-    }
     rd->magic = 0;
     rd->o = NULL;
+    if (o->nreaders == 0 && !o->transient && o->src != NULL && o->state == OBJ_STREAMING &&
+        o->length >= 0 && (uint64_t)o->length - o->present <= o->orphan_max) {
+        /* the last reader left a stored object that little is missing
+         * of: finish it, as a stream would be (orphan_fill_max) */
+        for (uint32_t i = 0; i < o->nblk; i++)
+            if (!(o->bflag[i] & BLK_FAILS)) /* a failed block waits for a client */
+                (void)obj_want(o, i, i);
+    }
+    if (o->nreaders == 0) {
+        /* nobody wants the rest: stop what is not worth finishing. A
+         * transient object stops everything; a stored one finishes block
+         * fills (one block each) and streams with little left. */
+        TAILQ_FOREACH_SAFE(w, &o->writers, link, wn) {
+            bool stop = o->transient ||
+                        (w->stream && (o->length < 0 ||
+                                       (uint64_t)o->length - w->wpos > o->orphan_max));
+            if (stop)
+                w->ops->abandon(w->arg); /* unlinks w */
+        }
+    } else {
+        obj_trim(o);
+        obj_pace(o);
+    }
     obj_unref(o);
+}
+
+void obj_reader_seek(struct obj_reader *rd, uint64_t first, uint64_t end)
+{
+    CHECK_OBJ_NOTNULL(rd, OBJ_READER_MAGIC);
+    rd->pos = first;
+    rd->end = end;
+    rd->waiting = false;
+    rd->wait_blk = UINT32_MAX;
+    rd->ra_next = (uint32_t)(first / rd->o->bsize);
 }
 
 void obj_reader_park(struct obj_reader *rd)
@@ -321,18 +564,56 @@ void obj_reader_park(struct obj_reader *rd)
     TAILQ_INSERT_TAIL(&rd->o->waiters, rd, link);
 }
 
-/* drop fully consumed chunks of a transient object */
-static void obj_trim(struct obj *o, struct chunk *keep)
+bool obj_span_present(const struct obj *o, uint64_t first, uint64_t end)
 {
-    while (o->head != NULL && o->head != keep) {
-        struct chunk *c = o->head;
-        o->head = c->next;
-        if (o->tail == c)
-            o->tail = NULL;
-        o->trimmed += chunk_len(c);
-        o->mem -= c->cap + sizeof(*c);
-        chunk_unref(c);
+    if (o->state == OBJ_COMPLETE)
+        return true;
+    if (o->length < 0 || o->state != OBJ_STREAMING)
+        return false;
+    if (end > (uint64_t)o->length)
+        end = (uint64_t)o->length;
+    if (first >= end)
+        return true;
+    for (uint64_t i = first / o->bsize; i <= (end - 1) / o->bsize; i++)
+        if (!blk_complete(o, (uint32_t)i))
+            return false;
+    return true;
+}
+
+/* ask the source for absent blocks from `from` on, up to `upto` (inclusive) */
+static int obj_want(struct obj *o, uint32_t from, uint32_t upto)
+{
+    int rc = 0;
+
+    for (uint32_t i = from; i <= upto && i < o->nblk; i++) {
+        if (o->blk[i] != NULL || (o->bflag[i] & BLK_FILLING))
+            continue;
+        int r = o->src->want(o, i, o->src_arg);
+        if (r < 0) {
+            rc = r;
+            break;
+        }
     }
+    return rc;
+}
+
+/* read-ahead: the blocks after i that this reader will read */
+static void reader_ahead(struct obj_reader *rd, uint32_t i)
+{
+    struct obj *o = rd->o;
+
+    if (o->src == NULL || o->length < 0 || readahead_blocks == 0)
+        return;
+    uint64_t span_end = rd->end < (uint64_t)o->length ? rd->end : (uint64_t)o->length;
+    if (span_end == 0)
+        return;
+    uint32_t last = (uint32_t)((span_end - 1) / o->bsize);
+    uint32_t upto = i + readahead_blocks < last ? i + readahead_blocks : last;
+    uint32_t from = rd->ra_next > i + 1 ? rd->ra_next : i + 1;
+    if (from > upto)
+        return;
+    (void)obj_want(o, from, upto);
+    rd->ra_next = upto + 1;
 }
 
 enum obj_read_status obj_reader_peek(struct obj_reader *rd, struct chunk **c,
@@ -346,32 +627,57 @@ enum obj_read_status obj_reader_peek(struct obj_reader *rd, struct chunk **c,
         obj_reader_park(rd);
         return OBJ_READ_WAIT;
     }
-    for (;;) {
-        if (rd->c == NULL)
-            rd->c = o->head;
-        if (rd->c != NULL) {
-            size_t l = chunk_len(rd->c);
-            if (rd->off < l) {
-                *c = rd->c;
-                *off = rd->off;
-                *len = l - rd->off;
-                return OBJ_READ_DATA;
-            }
-            if (rd->c->next != NULL) {
-                rd->c = rd->c->next;
-                rd->off = 0;
-                if (o->transient)
-                    obj_trim(o, rd->c);
-                continue;
-            }
-        }
-        if (o->state == OBJ_COMPLETE && rd->pos >= o->published)
+    if (o->state == OBJ_FAILED)
+        return OBJ_READ_ERROR;
+    uint64_t end = rd->end;
+    if (o->length >= 0 && end > (uint64_t)o->length)
+        end = (uint64_t)o->length;
+    if (rd->pos >= end)
+        return OBJ_READ_EOF;
+    uint64_t bi = rd->pos / o->bsize;
+    if (bi >= o->nblk) {
+        /* beyond what a stream of unknown length has written so far */
+        if (o->state == OBJ_COMPLETE)
             return OBJ_READ_EOF;
-        if (o->state == OBJ_FAILED)
-            return OBJ_READ_ERROR;
         obj_reader_park(rd);
         return OBJ_READ_WAIT;
     }
+    uint32_t i = (uint32_t)bi;
+    size_t boff = (size_t)(rd->pos % o->bsize);
+    struct chunk *ch = o->blk[i];
+    if (ch != NULL && chunk_len(ch) > boff) {
+        uint64_t n = chunk_len(ch) - boff;
+        if (n > end - rd->pos)
+            n = end - rd->pos;
+        rd->waiting = false;
+        rd->wait_blk = i; /* a failure of this block ends this reader too */
+        rd->wait_fails = o->bflag[i] & BLK_FAILS;
+        reader_ahead(rd, i);
+        *c = ch;
+        *off = boff;
+        *len = (size_t)n;
+        return OBJ_READ_DATA;
+    }
+    if (ch == NULL && !(o->bflag[i] & BLK_FILLING)) {
+        /* absent and nobody fetches it: the fetch this reader waited for
+         * failed (the reader ends; the next request retries), or it is for
+         * this reader to ask */
+        if (rd->wait_blk == i && (o->bflag[i] & BLK_FAILS) != rd->wait_fails)
+            return OBJ_READ_ERROR;
+        if (o->src == NULL || o->state == OBJ_COMPLETE)
+            return OBJ_READ_ERROR; /* nothing will bring it */
+        if (obj_want(o, i, i) < 0)
+            return OBJ_READ_ERROR;
+        reader_ahead(rd, i);
+    }
+    if (!rd->waiting || rd->wait_blk != i) {
+        rd->waiting = true;
+        rd->wait_blk = i;
+        rd->wait_fails = o->bflag[i] & BLK_FAILS;
+        rd->wait_since_ms = time_mono_ms();
+    }
+    obj_reader_park(rd);
+    return OBJ_READ_WAIT;
 }
 
 void obj_reader_advance(struct obj_reader *rd, size_t n)
@@ -379,18 +685,42 @@ void obj_reader_advance(struct obj_reader *rd, size_t n)
     struct obj *o;
 
     CHECK_OBJ_NOTNULL(rd, OBJ_READER_MAGIC);
-    AN(rd->c);
     o = rd->o;
-    assert_always(rd->off + n <= chunk_len(rd->c));
-    rd->off += n;
+    uint64_t before = rd->pos / o->bsize;
     rd->pos += n;
-    if (o->transient)
-        o->rpos = rd->pos;
-    if (o->transient && o->prod && o->prod_paused &&
-        o->published - rd->pos < OBJ_TRANSIT_WINDOW / 2) {
-        o->prod_paused = false;
-        o->prod->resume(o->prod_arg);
+    if (o->transient && rd->pos / o->bsize != before) {
+        obj_trim(o);
+        obj_pace(o);
+    } else if (o->transient) {
+        obj_pace(o);
     }
+}
+
+bool obj_reader_handover(struct obj_reader *rd)
+{
+    struct obj *o;
+    struct obj_writer *w, *wn;
+
+    CHECK_OBJ_NOTNULL(rd, OBJ_READER_MAGIC);
+    o = rd->o;
+    if (!rd->waiting || o->src == NULL || o->state != OBJ_STREAMING || rd->wait_blk >= o->nblk)
+        return false;
+    uint32_t i = rd->wait_blk;
+    uint64_t bstart = (uint64_t)i * o->bsize;
+    /* the fetch that fills block i, if it is a single-block fill */
+    TAILQ_FOREACH_SAFE(w, &o->writers, link, wn) {
+        if (!w->stream && w->wpos >= bstart && w->wpos < bstart + o->bsize) {
+            w->ops->abandon(w->arg); /* drops the block, unlinks w */
+            break;
+        }
+    }
+    if (o->blk[i] != NULL || (o->bflag[i] & BLK_FILLING))
+        return false; /* a stream fills it: nothing to hand over */
+    if (obj_want(o, i, i) < 0)
+        return false;
+    rd->wait_fails = o->bflag[i] & BLK_FAILS;
+    rd->wait_since_ms = time_mono_ms();
+    return true;
 }
 
 /* ---------------------------------------------------------------- index */
@@ -400,6 +730,7 @@ struct cache {
 #define CACHE_MAGIC 0x63616368U
     struct obj **buckets;
     size_t nbuckets; /* power of two */
+    size_t nentries; /* objects in the hash (pending ones too) */
     uint64_t seed;
     /* admission and eviction by S3-FIFO (DESIGN decision 4; measured
      * against LRU in docs/s3fifo-vs-lru.md): scans of one-hit objects
@@ -426,7 +757,7 @@ static uint64_t key_hash(const struct cache *c, const char *k, size_t n)
     return h;
 }
 
-static void index_drop(struct cache *c, struct obj *o);
+static void hash_unlink(struct cache *c, struct obj *o);
 
 static void on_evict(struct s3fifo_node *n, void *arg)
 {
@@ -437,7 +768,10 @@ static void on_evict(struct s3fifo_node *n, void *arg)
     CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
     LOG_D("cache: evicting \"%s\" (%zu bytes)", o->key, o->mem);
     c->st.evictions++;
-    index_drop(c, o);
+    o->admitted = false;
+    c->st.objects--;
+    c->st.bytes -= n->size;
+    hash_unlink(c, o);
 }
 
 struct cache *cache_new(uint64_t budget_bytes)
@@ -470,12 +804,13 @@ struct cache *cache_new(uint64_t budget_bytes)
     return c;
 }
 
-/* Out of the hash chain and the counts; the policy already let go of it
- * (eviction) or the caller removes it from the policy (replacement). */
-static void index_drop(struct cache *c, struct obj *o)
+/* Out of the hash chain; drops the index's reference. An admitted object
+ * must be out of the policy already (evicted, or removed by the caller). */
+static void hash_unlink(struct cache *c, struct obj *o)
 {
     struct obj **pp = &c->buckets[o->hash & (c->nbuckets - 1)];
 
+    AZ(o->admitted);
     while (*pp != o) {
         AN(*pp);
         pp = &(*pp)->hnext;
@@ -483,15 +818,36 @@ static void index_drop(struct cache *c, struct obj *o)
     *pp = o->hnext;
     o->hnext = NULL;
     o->in_index = false;
-    c->st.objects--;
-    c->st.bytes -= o->mem;
+    o->cache = NULL;
+    o->transient = true;
+    c->nentries--;
+    if (o->pending) {
+        o->pending = false;
+        c->st.pending--;
+    }
     obj_unref(o);
 }
 
-static void index_unlink(struct cache *c, struct obj *o)
+static void policy_remove(struct cache *c, struct obj *o)
 {
+    if (!o->admitted)
+        return;
+    c->st.objects--;
+    c->st.bytes -= o->node.size;
     s3fifo_remove(c->policy, &o->node);
-    index_drop(c, o);
+    o->admitted = false;
+}
+
+void cache_unindex(struct obj *o)
+{
+    struct cache *c;
+
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    if (!o->in_index)
+        return;
+    CAST_OBJ_NOTNULL(c, o->cache, CACHE_MAGIC);
+    policy_remove(c, o);
+    hash_unlink(c, o);
 }
 
 void cache_free(struct cache *c)
@@ -499,7 +855,15 @@ void cache_free(struct cache *c)
     if (c == NULL)
         return;
     CHECK_OBJ(c, CACHE_MAGIC);
-    s3fifo_clear(c->policy); /* hands every object to on_evict */
+    /* pinned entries are not handed back by s3fifo_clear: unpin first */
+    for (size_t b = 0; b < c->nbuckets; b++)
+        for (struct obj *o = c->buckets[b]; o != NULL; o = o->hnext)
+            if (o->admitted)
+                s3fifo_set_pinned(c->policy, &o->node, false);
+    s3fifo_clear(c->policy); /* hands every admitted object to on_evict */
+    for (size_t b = 0; b < c->nbuckets; b++)
+        while (c->buckets[b] != NULL)
+            cache_unindex(c->buckets[b]);
     s3fifo_free(c->policy);
     free(c->buckets);
     c->magic = 0;
@@ -568,6 +932,8 @@ static bool obj_usable(const struct obj *o, uint64_t now_ms)
 {
     int64_t r = obj_resident(o, now_ms);
 
+    if (o->state == OBJ_FETCHING_HDRS)
+        return true;
     return fresh_state(&o->fd, r) != FRESH_STALE || obj_has_validator(o) ||
            fresh_stale_if_error(&o->fd, r);
 }
@@ -578,16 +944,18 @@ struct obj *cache_lookup(struct cache *c, const char *key, size_t key_len, uint6
 
     CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
     o = index_find(c, key, key_len, key_hash(c, key, key_len));
-    if (o != NULL && !obj_usable(o, now_ms)) {
-        index_unlink(c, o); /* dead: the next fill replaces it */
+    if (o != NULL && (o->state == OBJ_FAILED || !obj_usable(o, now_ms))) {
+        cache_unindex(o); /* dead: the next fill replaces it */
         o = NULL;
     }
     if (o == NULL) {
         c->st.misses++;
         return NULL;
     }
-    s3fifo_hit(c->policy, &o->node);
-    c->st.hits++;
+    if (o->admitted) {
+        s3fifo_hit(c->policy, &o->node);
+        c->st.hits++;
+    }
     obj_ref(o);
     return o;
 }
@@ -613,58 +981,127 @@ static void index_grow(struct cache *c)
     c->nbuckets = nb;
 }
 
-bool cache_insert(struct cache *c, struct obj *o)
+/* into the hash (a reference of its own), replacing what the key held */
+static void hash_add(struct cache *c, struct obj *o)
 {
     struct obj *old;
 
-    CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
-    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
-    assert_always(o->state == OBJ_COMPLETE);
     AZ(o->in_index);
-    if (o->mem > c->st.budget)
-        return false;
     o->hash = key_hash(c, o->key, o->key_len);
     old = index_find(c, o->key, o->key_len, o->hash);
     if (old != NULL)
-        index_unlink(c, old);
-    s3fifo_node_init(&o->node);
-    /* evicts through on_evict until the object fits */
-    if (s3fifo_insert(c->policy, &o->node, o->hash, o->mem) < 0)
-        return false;
-    if (c->st.objects >= c->nbuckets)
+        cache_unindex(old);
+    if (c->nentries >= c->nbuckets)
         index_grow(c);
     obj_ref(o);
     o->in_index = true;
+    o->transient = false;
+    o->cache = c;
     o->hnext = c->buckets[o->hash & (c->nbuckets - 1)];
     c->buckets[o->hash & (c->nbuckets - 1)] = o;
+    c->nentries++;
+}
+
+void cache_add_pending(struct cache *c, struct obj *o)
+{
+    CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    assert_always(o->state == OBJ_FETCHING_HDRS);
+    hash_add(c, o);
+    o->pending = true;
+    c->st.pending++;
+}
+
+/* charged: what o->mem says, within the budget */
+static bool policy_add(struct cache *c, struct obj *o)
+{
+    s3fifo_node_init(&o->node);
+    if (o->nfills > 0)
+        s3fifo_set_pinned(c->policy, &o->node, true);
+    if (s3fifo_insert(c->policy, &o->node, o->hash, o->mem) < 0) {
+        c->st.refused++;
+        return false;
+    }
+    o->admitted = true;
     c->st.objects++;
     c->st.bytes += o->mem;
     c->st.inserts++;
     return true;
 }
 
-bool cache_contains(struct cache *c, const char *key, size_t key_len)
+bool cache_admit(struct cache *c, struct obj *o)
 {
     CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
-    return index_find(c, key, key_len, key_hash(c, key, key_len)) != NULL;
-}
-
-bool cache_inflight_reserve(struct cache *c, uint64_t n)
-{
-    CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
-    if (n > c->st.budget - c->st.inflight || c->st.inflight > c->st.budget) {
-        c->st.inflight_refused++;
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    assert_always(o->state != OBJ_FETCHING_HDRS && o->state != OBJ_FAILED);
+    if (!o->in_index) {
+        hash_add(c, o);
+    } else if (o->pending) {
+        o->pending = false;
+        c->st.pending--;
+    }
+    AZ(o->admitted);
+    if (!policy_add(c, o)) {
+        hash_unlink(c, o);
         return false;
     }
-    c->st.inflight += n;
     return true;
 }
 
-void cache_inflight_release(struct cache *c, uint64_t n)
+static bool obj_charge(struct obj *o)
+{
+    struct cache *c;
+
+    if (!o->admitted)
+        return true;
+    CAST_OBJ_NOTNULL(c, o->cache, CACHE_MAGIC);
+    uint64_t before = o->node.size;
+    if (s3fifo_resize(c->policy, &o->node, o->mem) < 0) {
+        LOG_D("cache: no room for \"%s\" (%zu bytes): it passes", o->key, o->mem);
+        c->st.refused++;
+        cache_unindex(o);
+        return false;
+    }
+    c->st.bytes = c->st.bytes - before + o->node.size;
+    return true;
+}
+
+void obj_fill_begin(struct obj *o)
+{
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    if (o->nfills++ == 0 && o->admitted)
+        s3fifo_set_pinned(o->cache->policy, &o->node, true);
+}
+
+void obj_fill_end(struct obj *o)
+{
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    AN(o->nfills);
+    if (--o->nfills == 0 && o->admitted)
+        s3fifo_set_pinned(o->cache->policy, &o->node, false);
+}
+
+bool cache_insert(struct cache *c, struct obj *o)
 {
     CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
-    assert_always(n <= c->st.inflight);
-    c->st.inflight -= n;
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    assert_always(o->state == OBJ_COMPLETE);
+    AZ(o->in_index);
+    if (o->mem > c->st.budget)
+        return false;
+    hash_add(c, o);
+    if (!policy_add(c, o)) {
+        hash_unlink(c, o);
+        return false;
+    }
+    return true;
+}
+
+bool cache_contains(struct cache *c, const char *key, size_t key_len)
+{
+    CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
+    struct obj *o = index_find(c, key, key_len, key_hash(c, key, key_len));
+    return o != NULL && o->state != OBJ_FETCHING_HDRS;
 }
 
 void cache_get_stats(const struct cache *c, struct cache_stats *out)

@@ -2,24 +2,45 @@
  * cache.h: cached objects, their readers, and the memory cache index.
  *
  * An object (struct obj) is a response being fetched or already stored:
- * frozen metadata plus a list of append-only chunks (common/chunk.h). It is
- * the buffer between the origin and every client reading it: the fill
- * appends and publishes bytes, readers pull what is published and park
- * when they have caught up (read-while-write). Readers hold a reference on
- * the object and on each chunk they hand to a socket, so eviction never
- * frees bytes still being sent.
+ * frozen metadata plus an array of fixed-size blocks (obj->bsize bytes
+ * each, the last one shorter). Block i holds body bytes [i*bsize,
+ * (i+1)*bsize); a block is absent (NULL), being filled (its chunk grows,
+ * common/chunk.h), or complete. The object is the buffer between the
+ * origin and every client reading it: fills write blocks and publish their
+ * bytes, readers pull what is published and park when they have caught up
+ * (read-while-write). Readers hold a reference on the object and on each
+ * chunk they hand to a socket, so eviction never frees bytes still being
+ * sent.
+ *
+ * Blocks are also the unit of filling (DESIGN decision 2): a reader that
+ * reaches an absent block asks the object's source (the fill module) to
+ * fetch it, and at most one fetch per block is in flight (BLK_FILLING), so
+ * every other reader of that block just waits for its bytes. A sequential
+ * reader asks for the next blocks ahead of it (read-ahead), which the
+ * source fetches in parallel. A whole-object stream (an origin without
+ * ranges, a disk load) marks every block filling and writes them in order.
  *
  * Object lifecycle (obj_set_state asserts it):
  *   FETCHING_HDRS -> STREAMING -> COMPLETE
- *        \               \-----> FAILED  (truncated body: readers that sent
- *         \--------------------> FAILED   headers cut the response)
- * A complete, cacheable object is put in the index; the index holds one
- * reference, dropped on eviction or replacement.
+ *        \               \-----> FAILED  (the version changed, a stream
+ *         \--------------------> FAILED   broke: readers cut the response)
+ * STREAMING means the headers are known; blocks may be missing. COMPLETE:
+ * every block is present. A failed block fill does not fail the object:
+ * the block is dropped (nothing partial stays) and the readers that waited
+ * for it end with OBJ_READ_ERROR; the next reader fetches it again.
  *
- * A transient object (not cacheable: too large, no-store, a range, an
- * error) keeps only the chunks its single reader has not consumed, and
- * its fill is paused when the reader falls behind by more than the
- * transit window, so a pass-through never buffers a whole object.
+ * Index: a new object enters the index at FETCHING_HDRS (cache_add_pending),
+ * so that concurrent requests find it and wait for its headers instead of
+ * fetching too (request coalescing). Once the headers say it is cacheable
+ * it is admitted to the memory store (cache_admit): its size is charged to
+ * the byte budget as blocks are allocated, and it is pinned (never
+ * evicted) while fills write to it. Not cacheable, or no room: it leaves
+ * the index and lives on only for the readers it has.
+ *
+ * A transient object (not in the index) keeps only the blocks some reader
+ * still needs, and a stream writing it is paused when the readers fall
+ * behind by more than the transit window, so a pass-through never buffers
+ * a whole object.
  */
 #ifndef S3EDGE_CACHE_H
 #define S3EDGE_CACHE_H
@@ -33,6 +54,7 @@
 #include "freshness.h"
 #include "s3fifo.h"
 
+struct cache;
 struct chunk;
 struct obj;
 struct obj_reader;
@@ -50,23 +72,54 @@ struct obj_reader {
     unsigned magic;
 #define OBJ_READER_MAGIC 0x6f62726dU
     struct obj *o;
-    struct chunk *c;  /* current chunk, NULL before the first */
-    size_t off;       /* offset in c */
-    uint64_t pos;     /* body bytes consumed */
+    uint64_t pos;       /* next body byte */
+    uint64_t end;       /* end of the span read (exclusive), UINT64_MAX: the body's end */
+    uint32_t ra_next;   /* first block read-ahead has not asked for */
+    uint32_t wait_blk;  /* the block waited for, when waiting */
+    uint8_t wait_fails; /* its failure count when the wait began */
+    bool waiting;
+    uint64_t wait_since_ms; /* when the wait for wait_blk began (time_mono_ms) */
     obj_notify_f *cb;
     void *arg;
     bool parked;
-    TAILQ_ENTRY(obj_reader) link;
+    TAILQ_ENTRY(obj_reader) link;  /* o->waiters while parked */
+    TAILQ_ENTRY(obj_reader) rlink; /* o->readers */
 };
 
 TAILQ_HEAD(obj_reader_list, obj_reader);
 
-/* Backpressure hook of a transient object's producer. */
-struct obj_producer_ops {
+/* A fetch writing into the object (a fill, a disk load): paused and resumed
+ * by the transit window of a transient object, abandoned when nobody reads
+ * what it writes. */
+struct obj_writer_ops {
     void (*pause)(void *arg);
     void (*resume)(void *arg);
-    void (*abandon)(void *arg); /* no reader left: stop producing */
+    void (*abandon)(void *arg); /* stop producing; the writer unlinks itself */
 };
+
+struct obj_writer {
+    const struct obj_writer_ops *ops;
+    void *arg;
+    uint64_t wpos;   /* next body byte it writes */
+    uint64_t wend;   /* where it stops (exclusive), UINT64_MAX: the body's end */
+    bool stream;     /* writes the rest of the body in order (not one block) */
+    bool paused;
+    TAILQ_ENTRY(obj_writer) link;
+};
+
+TAILQ_HEAD(obj_writer_list, obj_writer);
+
+/* Where absent blocks come from (the fill module). */
+struct obj_source_ops {
+    /* Start fetching block idx (absent, not filling): mark it with
+     * obj_block_filling() and return 0, or an EDGE_E* error. */
+    int (*want)(struct obj *o, uint32_t idx, void *arg);
+    void (*release)(void *arg); /* the object is freed */
+};
+
+/* per-block flags */
+#define BLK_FILLING 0x80u
+#define BLK_FAILS 0x7fu /* how many fills of the block failed (saturating) */
 
 struct obj {
     unsigned magic;
@@ -101,112 +154,161 @@ struct obj {
     bool from_disk;          /* loaded from the disk cache: not written back */
     uint64_t disk_gen;       /* the disk file written from it or loaded into it, 0: none */
 
-    /* body */
-    struct chunk *head, *tail;
-    uint64_t published;      /* bytes readers may read */
-    uint64_t trimmed;        /* bytes dropped from the front (transient) */
-    uint64_t rpos;           /* the transient reader's position */
+    /* body: blocks */
+    uint32_t bsize;          /* block size */
+    struct chunk **blk;      /* nblk entries, NULL: absent */
+    uint8_t *bflag;          /* BLK_* */
+    uint32_t nblk;           /* blocks the body has (grows while the length is unknown) */
+    uint32_t blk_cap;
+    uint32_t nblk_done;      /* complete blocks */
+    uint64_t present;        /* body bytes held in blocks */
+    bool trimmed;            /* blocks were dropped (transient): not whole any more */
     struct obj_reader_list waiters;
+    struct obj_reader_list readers;
     unsigned nreaders;
     bool had_reader;         /* a client asked for it (not a background refresh) */
 
+    /* producers */
+    struct obj_writer_list writers;
+    const struct obj_source_ops *src;
+    void *src_arg;
+    unsigned nfills;         /* fills in progress: pinned in the memory store meanwhile */
+    uint64_t orphan_max;     /* a stream with no reader left goes on when at most this is left */
+
     /* caching */
-    bool transient;
+    bool transient;          /* not (or no longer) meant for the index */
     bool cacheable;
-    bool in_index;
+    bool in_index;           /* in the hash index (pending or admitted) */
+    bool pending;            /* in the hash index, not yet admitted */
+    bool admitted;           /* in the memory store (charged, evictable) */
+    struct cache *cache;     /* the index it is in */
     char *key;
     size_t key_len;
     uint64_t hash;
     size_t mem;              /* bytes accounted to the memory budget */
     struct obj *hnext;       /* hash chain */
     struct s3fifo_node node; /* the memory store's eviction policy */
-
-    /* producer (the fill) */
-    const struct obj_producer_ops *prod;
-    void *prod_arg;
-    bool prod_paused;
 };
 
-/* A fill whose last reader left goes on into the cache only if at most
- * this much is left to fetch (issue 6 makes it configurable); a large
- * object nobody reads any more is not worth the origin bytes. */
+/* Defaults of the configurable limits (conf cache.*). */
+#define OBJ_BLOCK_SIZE_DEFAULT (1024u * 1024)
 #define OBJ_ORPHAN_FINISH_MAX (8u * 1024 * 1024)
 
 /* ---- objects ---- */
 
-/* A new object at FETCHING_HDRS with one reference (the caller's). */
-struct obj *obj_new(const char *key, size_t key_len);
+/* A new object at FETCHING_HDRS with one reference (the caller's), body in
+ * blocks of bsize bytes. */
+struct obj *obj_new(const char *key, size_t key_len, uint32_t bsize);
 void obj_ref(struct obj *o);
 void obj_unref(struct obj *o);
-void obj_set_producer(struct obj *o, const struct obj_producer_ops *ops, void *arg);
 
-/* Fill side. obj_set_headers copies the headers and moves to STREAMING.
- * Returns 0 or EDGE_ENOMEM. */
+/* Fill side. obj_set_headers copies the headers, sizes the block array and
+ * moves to STREAMING. Returns 0 or EDGE_ENOMEM. */
 int obj_set_headers(struct obj *o, int status, int64_t length,
                     const struct obj_hdr *hdrs, unsigned nhdrs);
-/* Append body bytes (copied into chunks). Returns 0 or EDGE_ENOMEM. */
-int obj_append(struct obj *o, const void *p, size_t n);
-/* Room for a direct write: returns a pointer to at least 1 writable byte
- * (up to *room) in the tail chunk, or NULL on ENOMEM. size_hint sizes a new
- * chunk. Commit what was written with obj_commit(). */
-uint8_t *obj_write_ptr(struct obj *o, size_t size_hint, size_t *room);
-void obj_commit(struct obj *o, size_t n);
-/* Append a chunk whose bytes are all written and published (a block read
- * from disk); the object takes over the caller's reference. */
-void obj_append_chunk(struct obj *o, struct chunk *c);
+void obj_set_source(struct obj *o, const struct obj_source_ops *ops, void *arg);
+void obj_writer_add(struct obj *o, struct obj_writer *w, const struct obj_writer_ops *ops,
+                    void *arg, uint64_t wpos, uint64_t wend, bool stream);
+void obj_writer_remove(struct obj *o, struct obj_writer *w);
+/* Bytes in block idx: bsize, or what is left of the body for the last. */
+uint32_t obj_block_len(const struct obj *o, uint32_t idx);
+/* Mark blocks [first, last] as being filled (a fetch was started). */
+void obj_block_filling(struct obj *o, uint32_t first, uint32_t last);
+/* Room for writing body byte pos (the next byte of its block): a pointer
+ * to at least 1 writable byte (up to *room, never past the block), or NULL
+ * on ENOMEM. Commit what was written with obj_commit(). */
+uint8_t *obj_write_ptr(struct obj *o, uint64_t pos, size_t *room);
+/* Publish n bytes written at pos; true when that completed the block. */
+bool obj_commit(struct obj *o, uint64_t pos, size_t n);
+/* Append body bytes at pos (copied). Returns 0 or EDGE_ENOMEM. */
+int obj_write(struct obj *o, uint64_t pos, const void *p, size_t n);
+/* A complete block read from disk; the object takes the caller's reference. */
+void obj_put_block(struct obj *o, uint32_t idx, struct chunk *c);
+/* A fill of block idx ended without completing it: drop what it wrote,
+ * count the failure, wake its readers. */
+void obj_block_failed(struct obj *o, uint32_t idx);
+/* Whether every block is present (the body is whole). */
+bool obj_whole(const struct obj *o);
 /* Wake parked readers (once per origin read event, not per byte). */
 void obj_notify(struct obj *o);
+/* The stream ended: fix an unknown length at what was written. */
 void obj_complete(struct obj *o);
+/* The object cannot be served any more (its version changed, its stream
+ * broke): readers end with OBJ_READ_ERROR, the index lets go of it. */
 void obj_fail(struct obj *o, const char *reason);
 const char *obj_find_hdr(const struct obj *o, const char *name);
+/* Fill bookkeeping: an object is pinned in the memory store while fills
+ * write it. */
+void obj_fill_begin(struct obj *o);
+void obj_fill_end(struct obj *o);
 
 /* ---- readers ---- */
 
+/* A reader of body bytes [0, end of body). */
 void obj_reader_init(struct obj_reader *rd, struct obj *o, obj_notify_f *cb, void *arg);
 void obj_reader_fini(struct obj_reader *rd);
+/* Read [first, end) next (end UINT64_MAX: to the body's end). */
+void obj_reader_seek(struct obj_reader *rd, uint64_t first, uint64_t end);
 /* Park until the object changes (headers, bytes, end). */
 void obj_reader_park(struct obj_reader *rd);
+/* Whether every block of [first, end) is present now. */
+bool obj_span_present(const struct obj *o, uint64_t first, uint64_t end);
 
 enum obj_read_status {
     OBJ_READ_DATA,   /* c, off and len give bytes; consume with obj_reader_advance */
     OBJ_READ_WAIT,   /* caught up: parked, cb will be called */
     OBJ_READ_EOF,    /* everything read */
-    OBJ_READ_ERROR,  /* the fill failed: the body is incomplete */
+    OBJ_READ_ERROR,  /* the body cannot be completed */
 };
 /* The next run of published bytes. The chunk stays valid until
  * obj_reader_advance; take a chunk_ref() to keep it longer. */
 enum obj_read_status obj_reader_peek(struct obj_reader *rd, struct chunk **c,
                                      size_t *off, size_t *len);
 void obj_reader_advance(struct obj_reader *rd, size_t n);
+/* A reader waiting for a block gave up on the fetch filling it (stalled
+ * past the reader timeout): hand the block over to a new fetch. Returns
+ * false when there is nothing to hand over (not waiting, or no source). */
+bool obj_reader_handover(struct obj_reader *rd);
 
 /* ---- the memory cache index ---- */
 
-struct cache;
-
 struct cache_stats {
-    uint64_t objects;
-    uint64_t bytes;
+    uint64_t objects;        /* admitted to the memory store */
+    uint64_t bytes;          /* charged to the budget */
     uint64_t budget;
     uint64_t hits;
     uint64_t misses;
     uint64_t inserts;
     uint64_t evictions;
-    uint64_t inflight;       /* bytes reserved by fills that will be stored */
-    uint64_t inflight_refused; /* fills passed through for want of room */
+    uint64_t pending;        /* objects waiting for their headers (coalescing points) */
+    uint64_t refused;        /* objects or blocks not stored for want of room */
 };
 
 struct cache *cache_new(uint64_t budget_bytes);
-/* A fill that will store its object reserves its size first, so that fills
- * in progress stay within the memory budget too (200 concurrent misses of
- * a 100 MiB object must not hold 20 GiB). false: no room, pass it through. */
-bool cache_inflight_reserve(struct cache *c, uint64_t n);
-void cache_inflight_release(struct cache *c, uint64_t n);
+/* Blocks a sequential reader asks for ahead of the one it reads (conf
+ * cache.readahead_blocks; 0: none). */
+void cache_set_readahead(uint32_t nblocks);
 void cache_free(struct cache *c);
-/* The stored object for key, with a reference for the caller, or NULL.
- * It may be stale (obj_fresh_state says how); an object that can be
- * neither served nor revalidated any more is dropped from the index.
- * now_ms: time_mono_ms(). */
+/* The object for key, with a reference for the caller, or NULL. It may be
+ * waiting for its headers (FETCHING_HDRS: wait for them with a reader),
+ * incomplete (blocks missing), or stale (obj_fresh_state says how); an
+ * object that can be neither served nor revalidated any more is dropped
+ * from the index. now_ms: time_mono_ms(). */
 struct obj *cache_lookup(struct cache *c, const char *key, size_t key_len, uint64_t now_ms);
+/* Put o (FETCHING_HDRS, nothing under its key) in the index, so that others
+ * asking for it wait for it. */
+void cache_add_pending(struct cache *c, struct obj *o);
+/* o's headers say it is cacheable: admit it to the memory store, replacing
+ * what its key held (a stale copy it revalidated). false: no room; it is
+ * then out of the index. */
+bool cache_admit(struct cache *c, struct obj *o);
+/* Take o out of the index (not cacheable after all, invalidated, its
+ * version changed). Its readers keep it. */
+void cache_unindex(struct obj *o);
+/* Insert a complete object (a disk load; takes a reference of its own);
+ * replaces an older object under the same key; evicts to stay within the
+ * budget. Returns false when the object cannot fit. */
+bool cache_insert(struct cache *c, struct obj *o);
 /* Seconds since the response arrived, and its freshness state then. */
 int64_t obj_resident(const struct obj *o, uint64_t now_ms);
 /* When the response arrived on the wall clock (ms since the epoch), and
@@ -217,12 +319,9 @@ void obj_set_response_wall_ms(struct obj *o, int64_t wall_ms, uint64_t now_ms);
 enum fresh_state obj_fresh_state(const struct obj *o, uint64_t now_ms);
 /* Whether a stale object can be revalidated (it has a validator). */
 bool obj_has_validator(const struct obj *o);
-/* Insert a complete object (takes a reference of its own); replaces an
- * older object under the same key; evicts least recently used objects to
- * stay within the budget. Returns false when the object cannot fit. */
-bool cache_insert(struct cache *c, struct obj *o);
 void cache_get_stats(const struct cache *c, struct cache_stats *out);
-/* Whether key is in the index (no hit counted, no freshness checked). */
+/* Whether key is in the index with its headers known (no hit counted, no
+ * freshness checked). */
 bool cache_contains(struct cache *c, const char *key, size_t key_len);
 
 #endif

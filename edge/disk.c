@@ -70,7 +70,6 @@
 
 /* The body is checksummed per block of this size: the chunk size of the
  * memory store, so that a block read from disk is one chunk. */
-#define DISK_BLOCK (1024u * 1024)
 /* Bytes of objects waiting to be written: a quarter of the memory budget,
  * within these bounds; beyond it writes are skipped (counted). Objects
  * waiting for their write may have left the memory store, so this bounds
@@ -1205,13 +1204,17 @@ static void dload_opened(struct dload *ld, struct djob *j)
     }
     o->fresp = ld->meta.fresp;
     o->disk_gen = ld->meta.gen;
+    o->bsize = ld->meta.block_size;
     rc = obj_set_headers(o, ld->meta.status, (int64_t)ld->meta.body_len, hdrs, ld->meta.nhdrs);
     free(hdrs);
     if (rc < 0)
         goto fail;
+    /* every block comes from this load, in order */
+    if (o->nblk > 0)
+        obj_block_filling(o, 0, o->nblk - 1);
     if (j->ch != NULL) {
         ld->d->st.load_bytes += chunk_len(j->ch);
-        obj_append_chunk(o, j->ch);
+        obj_put_block(o, 0, j->ch);
         j->ch = NULL;
     }
     obj_notify(o);
@@ -1350,7 +1353,7 @@ static void done(struct disk *d, struct djob *j)
             dload_opened(ld, j);
         } else {
             d->st.load_bytes += chunk_len(j->ch);
-            obj_append_chunk(ld->o, j->ch);
+            obj_put_block(ld->o, ld->next, j->ch);
             j->ch = NULL;
             obj_notify(ld->o);
             ld->next++;
@@ -1425,7 +1428,7 @@ struct obj *disk_lookup(struct disk *d, const char *key, size_t key_len, uint64_
         obj_ref(e->loading->o);
         return e->loading->o;
     }
-    o = obj_new(key, key_len);
+    o = obj_new(key, key_len, 0);
     ld = calloc(1, sizeof(*ld));
     j = job_new(DJ_OPEN);
     if (o == NULL || ld == NULL || j == NULL) {
@@ -1486,8 +1489,8 @@ void disk_store(struct disk *d, struct obj *o)
     CHECK_OBJ_NOTNULL(d, DISK_MAGIC);
     CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
     if (d->closing || o->from_disk || o->state != OBJ_COMPLETE || !o->cacheable ||
-        o->negative || o->error_body || o->length < 0 || (uint64_t)o->length != o->published ||
-        o->trimmed != 0)
+        o->negative || o->error_body || !obj_whole(o) || o->trimmed || o->bsize < DISKFMT_BLOCK_MIN ||
+        o->bsize > DISKFMT_BLOCK_MAX)
         return;
     if (d->pending_write_bytes > 0 &&
         d->pending_write_bytes + o->mem > d->pending_write_max) {
@@ -1500,7 +1503,7 @@ void disk_store(struct disk *d, struct obj *o)
     else
         m.gen = wall_us();
     m.body_len = (uint64_t)o->length;
-    m.block_size = DISK_BLOCK;
+    m.block_size = o->bsize;
     m.status = o->status;
     m.key = o->key;
     m.key_len = o->key_len;
@@ -1518,8 +1521,7 @@ void disk_store(struct disk *d, struct obj *o)
         return; /* a key or headers beyond what the format takes */
     uint64_t size = round_up4k(diskfmt_file_size(&m));
 
-    for (struct chunk *c = o->head; c != NULL; c = c->next)
-        n++;
+    n = o->nblk;
     j = job_new(DJ_WRITE);
     e = entry_new(d, o->key, o->key_len);
     if (j == NULL || e == NULL || (j->hdr = malloc(m.header_len)) == NULL ||
@@ -1542,8 +1544,8 @@ void disk_store(struct disk *d, struct obj *o)
         goto fail;
     }
     index_add(d, e);
-    for (struct chunk *c = o->head; c != NULL; c = c->next)
-        j->chunks[j->nchunks++] = chunk_ref(c);
+    for (uint32_t i = 0; i < o->nblk; i++)
+        j->chunks[j->nchunks++] = chunk_ref(o->blk[i]);
     m.key = m.etag = m.hdrs = NULL; /* in j->hdr now */
     j->meta = m;
     j->gen = m.gen;

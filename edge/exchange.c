@@ -23,7 +23,9 @@
 #include "err.h"
 #include "fill.h"
 #include "fleet.h"
+#include "chunk.h"
 #include "log.h"
+#include "range.h"
 #include "route.h"
 #include "server.h"
 #include "timeutil.h"
@@ -87,7 +89,7 @@ static char *dupn(const char *p, size_t n)
 static int copy_conditionals(struct exchange *x, const struct http1_header *h, unsigned n)
 {
     static const char *const names[] = {"if-match", "if-none-match", "if-modified-since",
-                                        "if-unmodified-since"};
+                                        "if-unmodified-since", "if-range"};
     size_t total = 0;
     unsigned i, j;
 
@@ -107,6 +109,16 @@ static int copy_conditionals(struct exchange *x, const struct http1_header *h, u
             if (h[i].name_len != strlen(names[j]) ||
                 strncasecmp(h[i].name, names[j], h[i].name_len) != 0)
                 continue;
+            if (j == 4) {
+                /* If-Range: evaluated with the Range (RFC 9110 13.1.5) */
+                if (x->if_range != NULL)
+                    break;
+                memcpy(p, h[i].value, h[i].value_len);
+                p[h[i].value_len] = '\0';
+                x->if_range = p;
+                p += h[i].value_len + 1;
+                continue;
+            }
             if (x->ncond == ARRAY_LEN(x->cond))
                 break; /* one field line each is what clients send */
             memcpy(p, h[i].value, h[i].value_len);
@@ -225,9 +237,28 @@ static void detach(struct exchange *x)
     x->o = NULL;
 }
 
-/* The fill request of this exchange's object, from the keys a disk hit
- * kept (a GET or HEAD of the whole object). */
-static struct fill_req disk_fill_req(const struct exchange *x)
+/* The first body byte the client asks for, to fetch its block first. */
+static uint64_t first_wanted(const struct exchange *x)
+{
+    if (x->range == NULL || x->method != HTTP1_M_GET)
+        return 0;
+    return range_first_hint(x->range, strlen(x->range));
+}
+
+/* Keep the keys for a later fill: a disk hit found bad, a joiner that
+ * must fetch on its own. */
+static int keep_keys(struct exchange *x, const char *ckey, size_t kl, const char *key)
+{
+    if (x->ckey != NULL)
+        return 0;
+    x->ckey = dupn(ckey, kl);
+    x->ckey_len = kl;
+    x->s3key = strdup(key);
+    return x->ckey != NULL && x->s3key != NULL ? 0 : EDGE_ENOMEM;
+}
+
+/* The fill request of this exchange's object, from the keys kept. */
+static struct fill_req kept_fill_req(const struct exchange *x)
 {
     struct fill_req fr = {
         .dist = x->dist,
@@ -235,6 +266,7 @@ static struct fill_req disk_fill_req(const struct exchange *x)
         .cache_key_len = x->ckey_len,
         .s3_key = x->s3key,
         .query = x->query_sel,
+        .first = first_wanted(x),
     };
     return fr;
 }
@@ -250,7 +282,7 @@ static struct fill_req disk_fill_req(const struct exchange *x)
 static void disk_decide(struct exchange *x)
 {
     struct obj *o = x->o, *n;
-    struct fill_req fr = disk_fill_req(x);
+    struct fill_req fr = kept_fill_req(x);
     uint64_t now_ms = time_mono_ms();
 
     enum fresh_state st = FRESH_STALE;
@@ -270,6 +302,7 @@ static void disk_decide(struct exchange *x)
         detach(x);
         x->from_disk = false;
         fr.head = x->method == HTTP1_M_HEAD;
+        fr.index = !fr.head;
         n = fill_start(x->srv, &fr);
         if (n == NULL) {
             set_error(x, 503, error_text(503));
@@ -287,7 +320,6 @@ static void disk_decide(struct exchange *x)
         }
         x->cache = XC_HIT;
         x->stale_served = st == FRESH_STALE_SWR;
-        x->srv->stats.hits++;
         disk_count_hit(x->srv->disk);
         return;
     }
@@ -399,63 +431,66 @@ void exchange_start(struct exchange *x)
         .cache_key_len = (size_t)kl,
         .s3_key = key,
         .query = query,
-        .range = NULL,
-        .head = false,
+        .first = first_wanted(x),
     };
-    if (x->range != NULL) {
-        /* ranges pass through uncached for now; the block store of a
-         * later issue serves them from cache */
-        fr.range = x->range;
-    } else {
-        uint64_t now_ms = time_mono_ms();
-        struct obj *hit = cache_lookup(x->srv->cache, ckey, (size_t)kl, now_ms);
-        enum fresh_state st = hit ? obj_fresh_state(hit, now_ms) : FRESH_STALE;
-        bool in_memory = hit != NULL;
-        /* invalidation rules (DESIGN.md, decision 6): a miss or stale */
-        hit = fleet_filter(x->srv, x->dist, key, hit, &st);
-        /* not in memory: on disk? (a copy invalidated in memory is on
-         * disk no better) */
-        if (!in_memory && x->srv->disk != NULL &&
-            (hit = disk_lookup(x->srv->disk, ckey, (size_t)kl, now_ms)) != NULL) {
-            /* being loaded from disk: exchange_head_ready decides when its
-             * headers are in (disk_decide) */
-            x->ckey = dupn(ckey, (size_t)kl);
-            x->ckey_len = (size_t)kl;
-            x->s3key = strdup(key);
-            if (x->ckey == NULL || x->s3key == NULL) {
-                obj_unref(hit);
-                set_error(x, 503, error_text(503));
-                return;
-            }
-            x->from_disk = true;
-            x->disk_pending = true;
-            attach(x, hit);
+    uint64_t now_ms = time_mono_ms();
+    struct obj *hit = cache_lookup(x->srv->cache, ckey, (size_t)kl, now_ms);
+    if (hit != NULL && hit->state == OBJ_FETCHING_HDRS) {
+        /* someone fetches it right now: wait for its headers instead of
+         * fetching too (request coalescing); the keys are kept in case
+         * the answer is not for sharing */
+        if (keep_keys(x, ckey, (size_t)kl, key) < 0) {
+            obj_unref(hit);
+            set_error(x, 503, error_text(503));
             return;
         }
-        if (hit != NULL && (st != FRESH_STALE || hit->negative)) {
-            if (st == FRESH_STALE_SWR && !hit->revalidating) {
-                /* RFC 5861 3: serve the stale copy now, refresh it in the
-                 * background (one revalidation per object at a time) */
-                fr.reval = hit;
-                struct obj *bg = fill_start(x->srv, &fr);
-                if (bg != NULL)
-                    obj_unref(bg); /* the fill holds its own */
-                fr.reval = NULL;
-            }
-            x->cache = XC_HIT;
-            x->stale_served = st == FRESH_STALE_SWR;
-            x->srv->stats.hits++;
-            attach(x, hit);
+        x->joined = true;
+        attach(x, hit);
+        return;
+    }
+    enum fresh_state st = hit ? obj_fresh_state(hit, now_ms) : FRESH_STALE;
+    bool in_memory = hit != NULL;
+    /* invalidation rules (DESIGN.md, decision 6): a miss or stale */
+    hit = fleet_filter(x->srv, x->dist, key, hit, &st);
+    /* not in memory: on disk? (a copy invalidated in memory is on disk no
+     * better) */
+    if (!in_memory && x->srv->disk != NULL &&
+        (hit = disk_lookup(x->srv->disk, ckey, (size_t)kl, now_ms)) != NULL) {
+        /* being loaded from disk: exchange_head_ready decides when its
+         * headers are in (disk_decide) */
+        if (keep_keys(x, ckey, (size_t)kl, key) < 0) {
+            obj_unref(hit);
+            set_error(x, 503, error_text(503));
             return;
         }
-        if (hit != NULL) {
-            /* stale: revalidate with a conditional GET (RFC 9111 4.3.1);
-             * the stored copy is kept for a 304 or for stale-if-error */
+        x->from_disk = true;
+        x->disk_pending = true;
+        attach(x, hit);
+        return;
+    }
+    if (hit != NULL && (st != FRESH_STALE || hit->negative)) {
+        if (st == FRESH_STALE_SWR && !hit->revalidating) {
+            /* RFC 5861 3: serve the stale copy now, refresh it in the
+             * background (one revalidation per object at a time) */
             fr.reval = hit;
-            x->stale = hit;
-        } else {
-            fr.head = x->method == HTTP1_M_HEAD;
+            struct obj *bg = fill_start(x->srv, &fr);
+            if (bg != NULL)
+                obj_unref(bg); /* the fill holds its own */
+            fr.reval = NULL;
         }
+        x->cache = XC_HIT;
+        x->stale_served = st == FRESH_STALE_SWR;
+        attach(x, hit);
+        return;
+    }
+    if (hit != NULL) {
+        /* stale: revalidate with a conditional GET (RFC 9111 4.3.1); the
+         * stored copy is kept for a 304 or for stale-if-error */
+        fr.reval = hit;
+        x->stale = hit;
+    } else {
+        fr.head = x->method == HTTP1_M_HEAD;
+        fr.index = !fr.head;
     }
     struct obj *o = fill_start(x->srv, &fr);
     if (o == NULL) {
@@ -463,6 +498,123 @@ void exchange_start(struct exchange *x)
         return;
     }
     attach(x, o);
+}
+
+/* If-Range (RFC 9110 13.1.5): the Range applies only to the version the
+ * client has: a strong ETag match, or a date equal to Last-Modified. */
+static bool if_range_ok(const struct exchange *x, const struct obj *o)
+{
+    const char *v = x->if_range;
+
+    if (v == NULL)
+        return true;
+    if (v[0] == '"' || (v[0] == 'W' && v[1] == '/')) {
+        const char *etag = obj_find_hdr(o, "etag");
+        return v[0] == '"' && etag != NULL && etag[0] == '"' && strcmp(v, etag) == 0;
+    }
+    time_t t;
+    return o->fresp.has_last_modified && http_date_parse(v, strlen(v), &t) == 0 &&
+           t == o->fresp.last_modified;
+}
+
+static struct chunk *text_chunk(const char *p, size_t n)
+{
+    struct chunk *c = chunk_new(n ? n : 1);
+
+    if (c != NULL && n > 0) {
+        memcpy(c->data, p, n);
+        chunk_publish(c, n);
+    }
+    return c;
+}
+
+/* The response to a Range the object can answer: 206 with one range, 206
+ * multipart/byteranges, or 416. Returns false when out of memory (the
+ * whole body is sent instead). */
+static bool answer_range(struct exchange *x, struct obj *o)
+{
+    unsigned max = x->srv->conf->max_ranges, n = 0;
+    uint64_t len = (uint64_t)o->length;
+
+    x->spans = calloc(max, sizeof(*x->spans));
+    if (x->spans == NULL)
+        return false;
+    enum range_result r = range_parse(x->range, strlen(x->range), len, max, x->spans, &n);
+    if (r == RANGE_IGNORE)
+        return true;
+    if (r == RANGE_UNSATISFIABLE) {
+        x->status = 416;
+        x->err_text = error_text(416);
+        snprintf(x->content_range, sizeof(x->content_range), "bytes */%llu",
+                 (unsigned long long)len);
+        x->xh[x->nxh++] = (struct obj_hdr){"Content-Range", x->content_range};
+        return true;
+    }
+    x->nspans = n;
+    x->status = 206;
+    if (n == 1) {
+        struct range_span *sp = &x->spans[0];
+        x->body_mode = XB_RANGE;
+        x->body_len = (int64_t)(sp->last - sp->first + 1);
+        snprintf(x->content_range, sizeof(x->content_range), "bytes %llu-%llu/%llu",
+                 (unsigned long long)sp->first, (unsigned long long)sp->last,
+                 (unsigned long long)len);
+        x->xh[x->nxh++] = (struct obj_hdr){"Content-Range", x->content_range};
+        obj_reader_seek(&x->rd, sp->first, sp->last + 1);
+        return true;
+    }
+    /* multipart/byteranges (RFC 9110 14.6): each part with the object's
+     * Content-Type and its Content-Range, then the closing delimiter */
+    char boundary[40], buf[512];
+    const char *ctype = obj_find_hdr(o, "content-type");
+    snprintf(boundary, sizeof(boundary), "s3edge%016llx",
+             (unsigned long long)(time_mono_us() ^ (uintptr_t)x));
+    x->part_hdr = calloc(n + 1, sizeof(*x->part_hdr));
+    if (x->part_hdr == NULL)
+        return false;
+    uint64_t total = 0;
+    for (unsigned i = 0; i <= n; i++) {
+        int m;
+        if (i < n) {
+            m = snprintf(buf, sizeof(buf),
+                         "%s--%s\r\n%s%s%sContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
+                         i == 0 ? "" : "\r\n", boundary, ctype ? "Content-Type: " : "",
+                         ctype ? ctype : "", ctype ? "\r\n" : "",
+                         (unsigned long long)x->spans[i].first,
+                         (unsigned long long)x->spans[i].last, (unsigned long long)len);
+            total += x->spans[i].last - x->spans[i].first + 1;
+        } else {
+            m = snprintf(buf, sizeof(buf), "\r\n--%s--\r\n", boundary);
+        }
+        if (m < 0 || (size_t)m >= sizeof(buf) || (x->part_hdr[i] = text_chunk(buf, (size_t)m)) == NULL)
+            return false;
+        total += (uint64_t)m;
+    }
+    x->body_mode = XB_MULTI;
+    x->body_len = (int64_t)total;
+    snprintf(x->content_type, sizeof(x->content_type), "multipart/byteranges; boundary=%s",
+             boundary);
+    x->xh[x->nxh++] = (struct obj_hdr){"Content-Type", x->content_type};
+    return true;
+}
+
+/* Back to the whole body after a failed answer_range. */
+static void whole_body(struct exchange *x)
+{
+    if (x->part_hdr != NULL) {
+        for (unsigned i = 0; i <= x->nspans; i++)
+            if (x->part_hdr[i] != NULL)
+                chunk_unref(x->part_hdr[i]);
+        free(x->part_hdr);
+        x->part_hdr = NULL;
+    }
+    x->nspans = 0;
+    x->nxh = 0;
+    x->status = 200;
+    x->err_text = NULL;
+    x->body_mode = XB_WHOLE;
+    x->body_len = x->o->length;
+    obj_reader_seek(&x->rd, 0, UINT64_MAX);
 }
 
 bool exchange_head_ready(struct exchange *x)
@@ -485,6 +637,24 @@ bool exchange_head_ready(struct exchange *x)
             return true;
         o = x->o;
         if (o->state == OBJ_FETCHING_HDRS) {
+            obj_reader_park(&x->rd);
+            return false;
+        }
+    }
+    if (x->joined) {
+        x->joined = false;
+        if (o->transient && !o->error_body && o->status != 304) {
+            /* the answer is not for sharing (not cacheable, no room):
+             * fetch on our own, as Varnish's hit-for-miss */
+            struct fill_req fr = kept_fill_req(x);
+            fr.head = x->method == HTTP1_M_HEAD;
+            detach(x);
+            struct obj *n = fill_start(x->srv, &fr);
+            if (n == NULL) {
+                set_error(x, 503, error_text(503));
+                return true;
+            }
+            attach(x, n);
             obj_reader_park(&x->rd);
             return false;
         }
@@ -513,15 +683,19 @@ bool exchange_head_ready(struct exchange *x)
         return true;
     }
     x->status = o->status;
+    x->body_len = o->length;
     if (o->error_body) {
         x->err_text = error_text(o->status);
         if (x->cache != XC_HIT) /* a cached 404/403 is a hit */
-            x->cache = o->status == 416 ? XC_PASS : XC_ERROR;
+            x->cache = XC_ERROR;
+        else
+            x->srv->stats.hits++;
         return true;
     }
-    if (x->ncond > 0 && o->status == 200 && x->range == NULL) {
+    if (x->ncond > 0 && o->status == 200) {
         /* the client's preconditions against what we serve (RFC 9110
-         * 13.2: evaluated by the cache for a stored response) */
+         * 13.2: evaluated by the cache for a stored response), before
+         * the Range (13.2.2) */
         const char *etag = obj_find_hdr(o, "etag");
         struct fresh_validators v = {
             .etag = etag,
@@ -537,10 +711,35 @@ bool exchange_head_ready(struct exchange *x)
             x->err_text = "412 Precondition Failed\n";
         }
     }
-    if (x->cache != XC_HIT && x->cache != XC_REFRESH) {
-        /* a range, or a body we will not store, passes; a HEAD miss
-         * is a miss even though nothing is stored from it */
-        bool pass = x->range != NULL || (o->transient && x->method != HTTP1_M_HEAD);
+    if (x->status == 200 && o->length >= 0) {
+        /* RFC 9110 14.3: a cache answers ranges of what it has; Range on
+         * anything but GET is ignored (14.2) */
+        x->xh[x->nxh++] = (struct obj_hdr){"Accept-Ranges", "bytes"};
+        if (x->range != NULL && x->method == HTTP1_M_GET && if_range_ok(x, o) &&
+            !answer_range(x, o)) {
+            whole_body(x);
+            x->xh[x->nxh++] = (struct obj_hdr){"Accept-Ranges", "bytes"};
+        }
+    }
+    x->body_left = x->body_len >= 0 ? (uint64_t)x->body_len : 0;
+    if (x->cache == XC_HIT && !x->from_disk && x->status != 416 && x->status != 412 &&
+        x->status != 304) {
+        /* a stored object without the blocks this response needs is a
+         * miss for them (a disk load brings them all) */
+        bool all = true;
+        if (x->body_mode == XB_WHOLE)
+            all = obj_span_present(o, 0, UINT64_MAX);
+        for (unsigned i = 0; i < x->nspans && all; i++)
+            all = obj_span_present(o, x->spans[i].first, x->spans[i].last + 1);
+        if (!all && !x->stale_served)
+            x->cache = XC_MISS;
+    }
+    if (x->cache == XC_HIT || x->cache == XC_REFRESH) {
+        x->srv->stats.hits++;
+    } else {
+        /* a body we will not store passes; a HEAD miss is a miss even
+         * though nothing is stored from it */
+        bool pass = o->transient && x->method != HTTP1_M_HEAD;
         x->cache = pass ? XC_PASS : XC_MISS;
         if (x->cache == XC_MISS)
             x->srv->stats.misses++;
@@ -556,12 +755,119 @@ int64_t exchange_body_length(const struct exchange *x)
         return -1; /* RFC 9110 15.4.5: no Content-Length of the 200 */
     if (x->err_text != NULL)
         return (int64_t)strlen(x->err_text);
-    return x->o ? x->o->length : 0;
+    if (x->o == NULL)
+        return 0;
+    return x->body_len;
 }
 
 bool exchange_has_body(const struct exchange *x)
 {
     return x->method != HTTP1_M_HEAD && x->status != 204 && x->status != 304;
+}
+
+/* the reader waits for a block: give its fetch reader_timeout, then hand
+ * the block over to a new fetch once, then give up */
+static void rt_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct exchange *x;
+
+    (void)fd;
+    (void)what;
+    CAST_OBJ_NOTNULL(x, arg, EXCHANGE_MAGIC);
+    if (!x->reading || !x->rd.waiting)
+        return;
+    uint64_t timeout = x->srv->conf->reader_timeout_ms;
+    uint64_t waited = time_mono_ms() - x->rd.wait_since_ms;
+    if (waited + 5 < timeout) {
+        struct timeval tv = {(time_t)((timeout - waited) / 1000),
+                             (suseconds_t)((timeout - waited) % 1000) * 1000};
+        evtimer_add(x->rt_ev, &tv);
+        return;
+    }
+    if (!x->rt_expired && obj_reader_handover(&x->rd)) {
+        LOG_W("block %u of \"%s\": no progress for %llu ms, fetching it again",
+              x->rd.wait_blk, x->o->key, (unsigned long long)waited);
+        x->rt_expired = true;
+        return;
+    }
+    LOG_W("block %u of \"%s\": no progress for %llu ms, giving up", x->rd.wait_blk, x->o->key,
+          (unsigned long long)waited);
+    x->rt_expired = true;
+    x->rt_gave_up = true; /* exchange_body_peek: ERROR */
+    event_active(x->wake_ev, EV_TIMEOUT, 0);
+}
+
+static void rt_arm(struct exchange *x)
+{
+    if (x->rt_ev == NULL) {
+        x->rt_ev = evtimer_new(x->srv->base, rt_cb, x);
+        if (x->rt_ev == NULL)
+            return;
+    }
+    if (evtimer_pending(x->rt_ev, NULL))
+        return;
+    uint64_t t = x->srv->conf->reader_timeout_ms;
+    struct timeval tv = {(time_t)(t / 1000), (suseconds_t)(t % 1000) * 1000};
+    evtimer_add(x->rt_ev, &tv);
+}
+
+static enum obj_read_status body_peek_obj(struct exchange *x, struct chunk **c, size_t *off,
+                                          size_t *len)
+{
+    if (x->rt_gave_up)
+        return OBJ_READ_ERROR;
+    enum obj_read_status r = obj_reader_peek(&x->rd, c, off, len);
+    if (r == OBJ_READ_WAIT && x->rd.waiting)
+        rt_arm(x);
+    return r;
+}
+
+enum obj_read_status exchange_body_peek(struct exchange *x, struct chunk **c, size_t *off,
+                                        size_t *len)
+{
+    CHECK_OBJ_NOTNULL(x, EXCHANGE_MAGIC);
+    if (x->body_mode != XB_MULTI)
+        return body_peek_obj(x, c, off, len);
+    for (;;) {
+        if (x->in_part_data) {
+            enum obj_read_status r = body_peek_obj(x, c, off, len);
+            if (r != OBJ_READ_EOF)
+                return r;
+            x->in_part_data = false;
+            x->part++;
+            x->part_off = 0;
+            continue;
+        }
+        struct chunk *h = x->part_hdr[x->part];
+        if (x->part_off < chunk_len(h)) {
+            *c = h;
+            *off = x->part_off;
+            *len = chunk_len(h) - x->part_off;
+            return OBJ_READ_DATA;
+        }
+        if (x->part == x->nspans)
+            return OBJ_READ_EOF;
+        x->in_part_data = true;
+        obj_reader_seek(&x->rd, x->spans[x->part].first, x->spans[x->part].last + 1);
+    }
+}
+
+void exchange_body_advance(struct exchange *x, size_t n)
+{
+    CHECK_OBJ_NOTNULL(x, EXCHANGE_MAGIC);
+    if (x->body_mode == XB_MULTI && !x->in_part_data)
+        x->part_off += n;
+    else
+        obj_reader_advance(&x->rd, n);
+    if (x->body_len >= 0) {
+        assert_always(n <= x->body_left);
+        x->body_left -= n;
+    }
+}
+
+bool exchange_body_ends(const struct exchange *x, size_t n)
+{
+    return x->body_len >= 0 && x->body_left == n;
 }
 
 long exchange_age(const struct exchange *x)
@@ -585,7 +891,9 @@ bool exchange_pass_header(const struct exchange *x, const struct obj_hdr *h)
         return false;
     }
     if (x->err_text != NULL)
-        return strcasecmp(h->name, "content-range") == 0;
+        return false; /* a 416's Content-Range is one of ours (xh) */
+    if (x->body_mode == XB_MULTI && strcasecmp(h->name, "content-type") == 0)
+        return false; /* it goes into the parts */
     return true;
 }
 
@@ -651,6 +959,15 @@ void exchange_free(struct exchange *x)
         obj_reader_fini(&x->rd);
     if (x->stale)
         obj_unref(x->stale);
+    if (x->part_hdr != NULL) {
+        for (unsigned i = 0; i <= x->nspans; i++)
+            if (x->part_hdr[i] != NULL)
+                chunk_unref(x->part_hdr[i]);
+        free(x->part_hdr);
+    }
+    free(x->spans);
+    if (x->rt_ev != NULL)
+        event_free(x->rt_ev);
     free(x->cond_blob);
     free(x->ckey);
     free(x->s3key);

@@ -21,6 +21,7 @@
 
 #include "cache.h"
 #include "http1.h"
+#include "range.h"
 
 struct server;
 struct event;
@@ -71,6 +72,28 @@ struct exchange {
     struct http1_header cond[4];
     unsigned ncond;
     char *cond_blob;
+    const char *if_range;    /* in cond_blob, or NULL */
+    /* coalescing: attached to an object still waiting for its headers */
+    bool joined;
+    /* the response body: the whole object, one range, or several as
+     * multipart/byteranges (part headers are chunks of their own) */
+    enum { XB_WHOLE = 0, XB_RANGE, XB_MULTI } body_mode;
+    int64_t body_len;        /* Content-Length, -1 unknown */
+    uint64_t body_left;      /* bytes still to hand over, when the length is known */
+    struct range_span *spans;
+    unsigned nspans;
+    struct chunk **part_hdr; /* nspans + 1 (the closing delimiter) */
+    unsigned part;           /* multipart: the part being sent */
+    bool in_part_data;
+    size_t part_off;
+    char content_range[80];
+    char content_type[96];
+    /* headers of ours besides the stored ones (Content-Range, ...) */
+    struct obj_hdr xh[3];
+    unsigned nxh;
+    struct event *rt_ev;     /* reader timeout: waiting for a block too long */
+    bool rt_expired;         /* handed its block over once */
+    bool rt_gave_up;
     uint64_t bytes_sent;     /* body bytes handed to the transport */
     bool body_incomplete;    /* the response was cut short */
 };
@@ -110,6 +133,14 @@ bool exchange_head_ready(struct exchange *x);
  * response carries a body at all (HEAD, 304, errors of ours on HEAD). */
 int64_t exchange_body_length(const struct exchange *x);
 bool exchange_has_body(const struct exchange *x);
+/* The body, for the connection to send (any protocol): the same contract
+ * as obj_reader_peek/obj_reader_advance, over the whole response body
+ * (multipart part headers included). exchange_body_ends: whether handing
+ * over n more bytes completes the body. */
+enum obj_read_status exchange_body_peek(struct exchange *x, struct chunk **c, size_t *off,
+                                        size_t *len);
+void exchange_body_advance(struct exchange *x, size_t n);
+bool exchange_body_ends(const struct exchange *x, size_t n);
 /* Age header value for hits, -1 otherwise. */
 long exchange_age(const struct exchange *x);
 /* Whether a stored header goes into this response (errors of ours keep

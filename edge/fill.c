@@ -1,8 +1,12 @@
 /*
- * fill.c: origin fetch -> obj. Lifecycle:
- *   fill_start -> on_head (obj STREAMING, or an error answer of ours)
- *   -> on_body* -> on_done -> obj COMPLETE (+ cache insert) | FAILED -> free.
- * Abandon (a transient object lost its reader) cancels the fetch and frees
+ * fill.c: origin fetches -> obj (fill.h says what and why). Lifecycle of
+ * one fill:
+ *   fill_start | src_want -> on_head (first fetch: the object's headers, or
+ *   an error answer of ours; block fill: its Content-Range checked)
+ *   -> on_body* (bytes written at their place in the blocks)
+ *   -> on_done -> blocks complete (object COMPLETE when whole) | block
+ *   dropped | object FAILED -> free.
+ * Abandon (no reader left, a handover, a stop) cancels the fetch and frees
  * the fill at once.
  */
 #include "config.h"
@@ -10,6 +14,7 @@
 #include "fill.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,6 +38,20 @@
 #define FILL_MAX_ERROR_BODY (64 * 1024)
 #define FILL_MAX_PASSED_HEADERS 64
 
+struct fill;
+
+/* What block fills of one object need; owned by the object (its source). */
+struct fill_src {
+    unsigned magic;
+#define FILL_SRC_MAGIC 0x66737263U
+    struct server *srv;
+    const struct conf_distribution *dist;
+    char *s3_key;
+    char *query;
+    char *etag;          /* If-Match of every block fetch */
+    char *last_modified; /* If-Unmodified-Since when there is no ETag */
+};
+
 struct fill {
     unsigned magic;
 #define FILL_MAGIC 0x66696c6cU
@@ -41,12 +60,22 @@ struct fill {
     const struct conf_distribution *dist;
     struct obj *o;
     struct origin_fetch *fetch;
-    bool head, range;
+    bool head;          /* a HEAD */
+    bool learn;         /* the first fetch: its answer gives the headers */
+    bool ranged;        /* a Range was sent */
+    bool stream;        /* writing the whole body in order (a 200) */
+    bool stream_range;  /* a block fill of several blocks for a pass-through */
+    int restarts;       /* fetches started again after a 416 */
+    uint64_t rfirst, rlast; /* the range asked for */
+    uint64_t wpos, wend;    /* where the body goes */
+    struct obj_writer w;
+    bool writing;
     struct obj *reval;  /* the stale object this fill revalidates, or NULL */
-    uint64_t reserved;  /* bytes reserved in the memory budget while filling */
+    struct fill_src *src; /* block fill: the object's source */
     time_t request_time;
     int64_t fetch_ms;   /* request_time on purge_clock_ms() */
-    char *s3_key;       /* for logs */
+    char *s3_key;       /* for logs and restarts */
+    char *query;
     uint64_t discarded; /* error body bytes thrown away */
 };
 
@@ -54,14 +83,16 @@ static void fill_free(struct fill *fl)
 {
     CHECK_OBJ_NOTNULL(fl, FILL_MAGIC);
     server_task_untrack(fl->srv, &fl->task);
-    if (fl->reserved)
-        cache_inflight_release(fl->srv->cache, fl->reserved);
+    if (fl->writing)
+        obj_writer_remove(fl->o, &fl->w);
+    obj_fill_end(fl->o);
     obj_unref(fl->o);
     if (fl->reval) {
         fl->reval->revalidating = false;
         obj_unref(fl->reval);
     }
     free(fl->s3_key);
+    free(fl->query);
     fl->magic = 0;
     free(fl);
 }
@@ -73,14 +104,12 @@ static bool pass_header(const struct fill *fl, const char *name, size_t n)
     static const char *const pass[] = {
         "content-type", "content-encoding", "content-disposition",
         "content-language", "cache-control", "expires", "etag",
-        "last-modified", "x-amz-version-id", "accept-ranges",
+        "last-modified", "x-amz-version-id",
         "surrogate-key", /* tags of fleet invalidation (fleet.c) */
     };
     for (size_t i = 0; i < ARRAY_LEN(pass); i++)
         if (strlen(pass[i]) == n && strncasecmp(pass[i], name, n) == 0)
             return true;
-    if (fl->range && n == 13 && strncasecmp(name, "content-range", 13) == 0)
-        return true;
     if (fl->dist->pass_amz_meta && n > 11 && strncasecmp(name, "x-amz-meta-", 11) == 0)
         return true;
     return false;
@@ -117,7 +146,154 @@ static void set_error(struct fill *fl, int status)
         WRONG("obj_set_headers without headers cannot fail");
 }
 
+static const struct obj_writer_ops fill_writer_ops;
+static const struct obj_source_ops fill_src_ops;
+static int fill_fetch(struct fill *fl);
+
+static void fill_write_at(struct fill *fl, uint64_t wpos, uint64_t wend, bool stream)
+{
+    fl->wpos = wpos;
+    fl->wend = wend;
+    obj_writer_add(fl->o, &fl->w, &fill_writer_ops, fl, wpos, wend, stream);
+    fl->writing = true;
+}
+
+/* "bytes FIRST-LAST/TOTAL" or "bytes * /TOTAL" (first = UINT64_MAX) */
+static int parse_content_range(const char *v, size_t n, uint64_t *first, uint64_t *last,
+                               uint64_t *total)
+{
+    char buf[96];
+    unsigned long long a, b, t;
+    int used = 0;
+
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    if (sscanf(buf, "bytes */%llu%n", &t, &used) == 1 && (size_t)used == n) {
+        *first = *last = UINT64_MAX;
+        *total = t;
+        return 0;
+    }
+    if (sscanf(buf, "bytes %llu-%llu/%llu%n", &a, &b, &t, &used) == 3 && (size_t)used == n &&
+        a <= b && b < t && buf[6] >= '0' && buf[6] <= '9') {
+        *first = a;
+        *last = b;
+        *total = t;
+        return 0;
+    }
+    return -1;
+}
+
+static char *dupn(const char *p, size_t n)
+{
+    char *s = malloc(n + 1);
+
+    if (s != NULL) {
+        memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+static const struct http1_header *find_header(const struct origin_resp *r, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (unsigned i = 0; i < r->nheaders; i++)
+        if (r->headers[i].name_len == n && strncasecmp(r->headers[i].name, name, n) == 0)
+            return &r->headers[i];
+    return NULL;
+}
+
+static char *dup_header(const struct origin_resp *r, const char *name)
+{
+    const struct http1_header *h = find_header(r, name);
+
+    return h ? dupn(h->value, h->value_len) : NULL;
+}
+
 static void prod_abandon(void *arg);
+
+/* the blocks a ranged fill was writing end unfinished */
+static void fill_blocks_failed(struct fill *fl)
+{
+    struct obj *o = fl->o;
+
+    if (o->state != OBJ_STREAMING || o->length < 0)
+        return;
+    uint64_t last = fl->wend > 0 ? fl->wend - 1 : 0;
+    for (uint64_t b = fl->wpos / o->bsize; b <= last / o->bsize && b < o->nblk; b++)
+        obj_block_failed(o, (uint32_t)b);
+}
+
+/* A block fill's answer: 206 of exactly the block asked for, of an object
+ * of the same length. 412 (If-Match failed), 404 or a different length:
+ * the object was replaced. */
+static void on_head_block(struct fill *fl, const struct origin_resp *r)
+{
+    struct obj *o = fl->o;
+    uint64_t a, b, t;
+
+    if (o->state != OBJ_STREAMING) {
+        prod_abandon(fl);
+        return;
+    }
+    if (r->status == 206) {
+        const struct http1_header *cr = find_header(r, "content-range");
+        uint64_t want_last = fl->rlast < (uint64_t)o->length ? fl->rlast : (uint64_t)o->length - 1;
+        if (cr != NULL && parse_content_range(cr->value, cr->value_len, &a, &b, &t) == 0 &&
+            t == (uint64_t)o->length && a == fl->rfirst && b == want_last) {
+            fill_write_at(fl, a, b + 1, fl->stream_range);
+            return;
+        }
+        if (cr != NULL && parse_content_range(cr->value, cr->value_len, &a, &b, &t) == 0 &&
+            t != (uint64_t)o->length) {
+            LOG_I("\"%s\" changed size in the origin (%lld -> %llu): dropped", fl->s3_key,
+                  (long long)o->length, (unsigned long long)t);
+            obj_fail(o, "object changed");
+        } else {
+            LOG_W("origin %s: bad Content-Range for a block of \"%s\"", fl->dist->origin->name,
+                  fl->s3_key);
+            obj_block_failed(o, (uint32_t)(fl->rfirst / o->bsize));
+        }
+    } else if (r->status == 412 || r->status == 404 || r->status == 200) {
+        /* If-Match failed (a new version), gone, or a 200 without Range:
+         * the version these blocks belong to is not there any more */
+        LOG_I("\"%s\" changed in the origin (%d on a block fetch): dropped", fl->s3_key,
+              r->status);
+        obj_fail(o, "object changed");
+    } else {
+        LOG_W("origin %s answered %d for a block of \"%s\"", fl->dist->origin->name, r->status,
+              fl->s3_key);
+        obj_block_failed(o, (uint32_t)(fl->rfirst / o->bsize));
+    }
+    origin_fetch_cancel(fl->fetch);
+    fl->fetch = NULL;
+    fill_free(fl);
+}
+
+/* become the object's block source */
+static void fill_set_source(struct fill *fl, const struct origin_resp *r)
+{
+    struct fill_src *src = calloc(1, sizeof(*src));
+
+    if (src == NULL)
+        return; /* no block fills: readers of other blocks end in error */
+    src->magic = FILL_SRC_MAGIC;
+    src->srv = fl->srv;
+    src->dist = fl->dist;
+    src->s3_key = strdup(fl->s3_key);
+    src->query = fl->query ? strdup(fl->query) : NULL;
+    src->etag = dup_header(r, "etag");
+    if (src->etag == NULL)
+        src->last_modified = dup_header(r, "last-modified");
+    if (src->s3_key == NULL || (fl->query && src->query == NULL)) {
+        fill_src_ops.release(src);
+        return;
+    }
+    obj_set_source(fl->o, &fill_src_ops, src);
+}
 
 static void on_head(void *arg, const struct origin_resp *r)
 {
@@ -128,9 +304,14 @@ static void on_head(void *arg, const struct origin_resp *r)
     int status = r->status;
     time_t now = time(NULL);
     struct obj *o;
+    uint64_t cr_first = 0, cr_last = 0, cr_total = 0;
 
     CAST_OBJ_NOTNULL(fl, arg, FILL_MAGIC);
     o = fl->o;
+    if (!fl->learn) {
+        on_head_block(fl, r);
+        return;
+    }
     o->date = now;
     o->resp_mono_ms = time_mono_ms();
 
@@ -153,43 +334,104 @@ static void on_head(void *arg, const struct origin_resp *r)
         o->transient = true;
         if (obj_set_headers(o, 304, 0, NULL, 0) < 0)
             WRONG("obj_set_headers without headers cannot fail");
+        cache_unindex(o);
         obj_notify(o);
         return;
     }
 
-    bool ok = status == 200 || (fl->range && (status == 206 || status == 416));
+    const struct http1_header *crh = find_header(r, "content-range");
+    bool cr_ok = status == 206 && crh != NULL &&
+                 parse_content_range(crh->value, crh->value_len, &cr_first, &cr_last,
+                                     &cr_total) == 0 &&
+                 cr_first == fl->rfirst && cr_first != UINT64_MAX &&
+                 cr_last == (fl->rlast < cr_total ? fl->rlast : cr_total - 1);
+    if (status == 206 && !cr_ok && fl->ranged && fl->restarts < 2) {
+        /* a 206 we cannot place (some S3-compatible servers get empty
+         * objects wrong): ask again without a Range */
+        LOG_D("origin %s: unusable Content-Range for \"%s\": fetching it whole",
+              fl->dist->origin->name, fl->s3_key);
+        fl->ranged = false;
+        fl->restarts++;
+        origin_fetch_cancel(fl->fetch);
+        fl->fetch = NULL;
+        if (fill_fetch(fl) < 0) {
+            set_error(fl, 502);
+            cache_unindex(o);
+            obj_complete(o);
+            fill_free(fl);
+        }
+        return;
+    }
+    if (status == 416 && fl->ranged && fl->restarts < 2) {
+        /* the block asked for starts at or past the end (a range beyond
+         * it, or an empty object): ask for block 0, or without a Range,
+         * which gives the headers of the object rather than of an error */
+        if (crh != NULL && parse_content_range(crh->value, crh->value_len, &cr_first, &cr_last,
+                                               &cr_total) == 0 &&
+            cr_total > 0 && fl->rfirst > 0) {
+            fl->rfirst = 0;
+            fl->rlast = o->bsize - 1;
+        } else {
+            fl->ranged = false;
+        }
+        fl->restarts++;
+        origin_fetch_cancel(fl->fetch);
+        fl->fetch = NULL;
+        if (fill_fetch(fl) < 0) {
+            set_error(fl, 502);
+            cache_unindex(o);
+            obj_complete(o);
+            fill_free(fl);
+        }
+        return;
+    }
+    bool ok = status == 200 || (fl->ranged && status == 206);
+    if (ok && status == 206) {
+        /* exactly the range asked for, or the object's tail */
+        ok = cr_ok;
+        if (!ok)
+            LOG_W("origin %s: bad Content-Range for \"%s\"", fl->dist->origin->name, fl->s3_key);
+        status = ok ? 206 : 502;
+    }
     if (!ok) {
         /* S3 errors: 404 NoSuchKey, 403 AccessDenied (also for a missing
          * key without s3:ListBucket); anything else is the origin's fault */
         int mapped = (status == 404 || status == 403) ? status : 502;
         if (mapped == 502)
-            LOG_W("origin %s answered %d for \"%s\"", fl->dist->origin->name,
-                  status, fl->s3_key);
+            LOG_W("origin %s answered %d for \"%s\"", fl->dist->origin->name, status,
+                  fl->s3_key);
         set_error(fl, mapped);
         unsigned neg = fill_negative_ttl(fl->dist, mapped);
-        if (neg > 0 && !fl->head && !fl->range) {
+        if (neg > 0 && !fl->head && o->in_index) {
             /* negative caching, as CloudFront's error caching: S3's 404
              * and 403 carry no freshness, so they get a short TTL of ours */
             o->negative = true;
-            o->cacheable = true;
-            o->transient = false;
             o->fd.storable = true;
             o->fd.source = FRESH_SRC_DEFAULT_TTL;
             o->fd.origin_lifetime = -1;
             o->fd.lifetime = o->fd.ttl = neg;
             o->fd.no_stale = true;
+            if (cache_admit(fl->srv->cache, o)) {
+                o->cacheable = true;
+                o->transient = false;
+            }
+        } else {
+            cache_unindex(o);
         }
         obj_notify(o);
         return;
     }
 
-    fresh_resp_parse(&o->fresp, status, r->headers, r->nheaders);
+    fresh_resp_parse(&o->fresp, 200, r->headers, r->nheaders);
     struct fresh_policy pol = fill_policy(fl->dist);
     if (fresh_decide(&o->fresp, &pol, fl->request_time, now, false, &o->fd) < 0)
         o->fd.storable = false;
-    bool cacheable = !fl->head && !fl->range && status == 200 && o->fd.storable &&
+    int64_t length = status == 206 ? (int64_t)cr_total : r->content_length;
+    bool cacheable = !fl->head && o->fd.storable &&
                      (o->fd.ttl > 0 || o->fd.swr > 0 || o->fd.sie > 0 ||
                       o->fresp.has_etag || o->fresp.has_last_modified);
+    if (length > (int64_t)fl->srv->conf->max_object_bytes)
+        cacheable = false;
     for (unsigned i = 0; i < r->nheaders && nh < FILL_MAX_PASSED_HEADERS; i++) {
         const struct http1_header *h = &r->headers[i];
         if (!pass_header(fl, h->name, h->name_len))
@@ -207,36 +449,41 @@ static void on_head(void *arg, const struct origin_resp *r)
         hdrs[nh].value = nm + h->name_len + 1;
         nh++;
     }
-    if (r->content_length > (int64_t)fl->srv->conf->max_object_bytes)
-        cacheable = false;
-    if (cacheable) {
-        /* room in the memory budget for the whole body (or the largest
-         * object allowed when S3 does not say); without it the object
-         * passes through, bounded by the transit window */
-        uint64_t need = r->content_length >= 0 ? (uint64_t)r->content_length
-                                               : fl->srv->conf->max_object_bytes;
-        if (cache_inflight_reserve(fl->srv->cache, need))
-            fl->reserved = need;
-        else
-            cacheable = false;
-    }
-    o->cacheable = cacheable;
-    o->transient = !cacheable;
-    int64_t len = r->content_length;
-    if (status == 416) {
-        /* our own short body replaces S3's XML; Content-Range stays */
-        o->error_body = true;
-        len = 0;
-    }
-    int rc = obj_set_headers(o, status, len, hdrs, nh);
+    int rc = obj_set_headers(o, 200, fl->head ? r->content_length : length, hdrs, nh);
     for (unsigned i = 0; i < nh; i++)
         free(owned[i]);
     if (rc < 0) {
-        set_error(fl, 502);
         LOG_E("out of memory storing headers for \"%s\"", fl->s3_key);
+        set_error(fl, 502);
+        cache_unindex(o);
+        obj_notify(o);
+        return;
     }
-    if (rc == 0 && o->had_reader && o->nreaders == 0 && !o->transient &&
-        (o->length < 0 || (uint64_t)o->length > OBJ_ORPHAN_FINISH_MAX)) {
+    if (fl->head) {
+        o->transient = true;
+        obj_notify(o);
+        return;
+    }
+    if (status == 206) {
+        fill_write_at(fl, cr_first, cr_last + 1, false);
+        obj_block_filling(o, (uint32_t)(cr_first / o->bsize), (uint32_t)(cr_last / o->bsize));
+        fill_set_source(fl, r);
+    } else {
+        fl->stream = true;
+        fill_write_at(fl, 0, UINT64_MAX, true);
+        if (o->nblk > 0)
+            obj_block_filling(o, 0, o->nblk - 1);
+    }
+    /* stored: admitted to the memory store (a revalidation's new version
+     * replaces the stale copy); else out of the index, for its readers */
+    if (cacheable && (o->in_index || fl->reval != NULL))
+        cacheable = cache_admit(fl->srv->cache, o);
+    else
+        cache_unindex(o);
+    o->cacheable = cacheable;
+    o->transient = !cacheable;
+    if (o->had_reader && o->nreaders == 0 && fl->stream &&
+        (o->transient || o->length < 0 || (uint64_t)o->length > o->orphan_max)) {
         /* the client left before the head came; a large body is not
          * fetched for nobody (see obj_reader_fini) */
         prod_abandon(fl);
@@ -245,54 +492,85 @@ static void on_head(void *arg, const struct origin_resp *r)
     obj_notify(o);
 }
 
+/* the body is whole: stored objects go to the disk cache */
+static void fill_object_done(struct fill *fl)
+{
+    struct obj *o = fl->o;
+
+    if (o->state != OBJ_STREAMING || !obj_whole(o))
+        return;
+    obj_complete(o);
+    if (o->in_index && o->cacheable && !o->error_body && fl->srv->disk != NULL)
+        disk_store(fl->srv->disk, o); /* write-through (disk.h says why) */
+}
+
 static void on_body(void *arg, struct evbuffer *buf)
 {
     struct fill *fl;
     struct obj *o;
+    bool block_done = false;
 
     CAST_OBJ_NOTNULL(fl, arg, FILL_MAGIC);
     o = fl->o;
-    if (o->error_body) {
+    if (o->error_body || !fl->writing) {
         size_t n = evbuffer_get_length(buf);
         fl->discarded += n;
         evbuffer_drain(buf, n);
         if (fl->discarded > FILL_MAX_ERROR_BODY) {
             origin_fetch_cancel(fl->fetch);
             fl->fetch = NULL;
-            obj_complete(o);
+            if (o->state == OBJ_STREAMING)
+                obj_complete(o);
             fill_free(fl);
         }
         return;
     }
     while (evbuffer_get_length(buf) > 0) {
-        size_t room, hint;
-        hint = o->length > 0 && (uint64_t)o->length > o->published
-                   ? (size_t)((uint64_t)o->length - o->published)
-                   : evbuffer_get_length(buf);
-        uint8_t *w = obj_write_ptr(o, hint, &room);
+        size_t room;
+        if (fl->wpos >= fl->wend) {
+            LOG_W("origin %s sent more than asked for \"%s\"", fl->dist->origin->name,
+                  fl->s3_key);
+            origin_fetch_cancel(fl->fetch);
+            fl->fetch = NULL;
+            if (fl->stream)
+                obj_fail(o, ORIGIN_ERR_TRUNCATED);
+            else
+                fill_blocks_failed(fl);
+            fill_free(fl);
+            return;
+        }
+        uint8_t *w = obj_write_ptr(o, fl->wpos, &room);
         if (w == NULL) {
             LOG_E("out of memory filling \"%s\"", fl->s3_key);
             origin_fetch_cancel(fl->fetch);
             fl->fetch = NULL;
-            obj_fail(o, ORIGIN_ERR_RESOURCES);
+            if (fl->stream)
+                obj_fail(o, ORIGIN_ERR_RESOURCES);
+            else
+                fill_blocks_failed(fl);
             fill_free(fl);
             return;
         }
+        if (room > fl->wend - fl->wpos)
+            room = (size_t)(fl->wend - fl->wpos);
         int n = evbuffer_remove(buf, w, room);
         if (n <= 0)
             break;
-        obj_commit(o, (size_t)n);
+        block_done |= obj_commit(o, fl->wpos, (size_t)n);
+        fl->wpos += (uint64_t)n;
+        fl->w.wpos = fl->wpos;
     }
-    if (o->cacheable && o->published > fl->srv->conf->max_object_bytes) {
+    if (fl->stream && o->cacheable && o->present > fl->srv->conf->max_object_bytes) {
         /* a body of unknown length outgrew the limit: pass it through */
         o->cacheable = false;
-        if (o->nreaders <= 1)
-            o->transient = true;
+        cache_unindex(o);
         if (o->nreaders == 0) {
             prod_abandon(fl);
             return;
         }
     }
+    if (block_done && !fl->stream)
+        fill_object_done(fl);
     obj_notify(o);
 }
 
@@ -311,35 +589,58 @@ static void on_done(void *arg, const char *err)
                            err == ORIGIN_ERR_IDLE_TIMEOUT;
             LOG_W("fetch of \"%s\" failed: %s", fl->s3_key, err);
             set_error(fl, timeout ? 504 : 502);
+            cache_unindex(o);
             obj_complete(o);
+        } else if (!fl->learn) {
+            LOG_W("block fetch of \"%s\" at %llu failed: %s", fl->s3_key,
+                  (unsigned long long)fl->rfirst, err);
+            fill_blocks_failed(fl);
         } else {
             LOG_W("fetch of \"%s\" failed after %llu bytes: %s", fl->s3_key,
-                  (unsigned long long)o->published, err);
-            if (o->state == OBJ_STREAMING && o->error_body)
+                  (unsigned long long)fl->wpos, err);
+            if (o->state == OBJ_STREAMING && (o->error_body || fl->head))
                 obj_complete(o);
-            else if (o->state == OBJ_STREAMING)
+            else if (fl->stream)
                 obj_fail(o, err);
+            else
+                fill_blocks_failed(fl);
         }
         fill_free(fl);
         return;
     }
-    if (o->state == OBJ_STREAMING && !o->error_body && !fl->head && o->length >= 0 &&
-        o->published != (uint64_t)o->length) {
-        LOG_W("fetch of \"%s\": %llu of %lld bytes", fl->s3_key,
-              (unsigned long long)o->published, (long long)o->length);
-        obj_fail(o, ORIGIN_ERR_TRUNCATED);
+    if (o->state != OBJ_STREAMING) {
+        fill_free(fl); /* failed meanwhile (the object changed) */
+        return;
+    }
+    if (o->error_body || fl->head) {
+        obj_complete(o);
         fill_free(fl);
         return;
     }
-    if (o->state == OBJ_STREAMING)
+    if (fl->stream) {
+        if (o->length >= 0 && fl->wpos != (uint64_t)o->length) {
+            LOG_W("fetch of \"%s\": %llu of %lld bytes", fl->s3_key,
+                  (unsigned long long)fl->wpos, (long long)o->length);
+            obj_fail(o, ORIGIN_ERR_TRUNCATED);
+            fill_free(fl);
+            return;
+        }
         obj_complete(o);
-    if (o->state == OBJ_COMPLETE && o->cacheable && (!o->error_body || o->negative)) {
-        if (!cache_insert(fl->srv->cache, o))
-            LOG_D("\"%s\" (%zu bytes) does not fit the memory cache", fl->s3_key, o->mem);
-        /* write-through (disk.h says why); negative entries stay in memory */
-        if (fl->srv->disk != NULL && !o->error_body)
+        if (o->in_index && o->cacheable && fl->srv->disk != NULL)
             disk_store(fl->srv->disk, o);
+        fill_free(fl);
+        return;
     }
+    if (fl->writing && fl->wpos != fl->wend) {
+        LOG_W("block fetch of \"%s\": %llu of %llu bytes", fl->s3_key,
+              (unsigned long long)(fl->wpos - fl->rfirst),
+              (unsigned long long)(fl->wend - fl->rfirst));
+        fill_blocks_failed(fl);
+        fill_free(fl);
+        return;
+    }
+    fill_object_done(fl);
+    obj_notify(o);
     fill_free(fl);
 }
 
@@ -364,14 +665,22 @@ static void prod_resume(void *arg)
 static void prod_abandon(void *arg)
 {
     struct fill *fl;
+    struct obj *o;
 
     CAST_OBJ_NOTNULL(fl, arg, FILL_MAGIC);
+    o = fl->o;
     if (fl->fetch) {
         origin_fetch_cancel(fl->fetch);
         fl->fetch = NULL;
     }
-    if (fl->o->state == OBJ_FETCHING_HDRS || fl->o->state == OBJ_STREAMING)
-        obj_fail(fl->o, "abandoned");
+    if (o->state == OBJ_FETCHING_HDRS || (o->state == OBJ_STREAMING && fl->stream))
+        obj_fail(o, "abandoned");
+    else if (o->state == OBJ_STREAMING && !fl->learn)
+        fill_blocks_failed(fl);
+    else if (o->state == OBJ_STREAMING && fl->writing)
+        fill_blocks_failed(fl);
+    else if (o->state == OBJ_STREAMING && fl->head)
+        obj_complete(o);
     fill_free(fl);
 }
 
@@ -384,7 +693,7 @@ static void fill_stop_now(struct server_task *t)
     prod_abandon(fl);
 }
 
-static const struct obj_producer_ops fill_prod_ops = {
+static const struct obj_writer_ops fill_writer_ops = {
     .pause = prod_pause,
     .resume = prod_resume,
     .abandon = prod_abandon,
@@ -396,57 +705,151 @@ static const struct origin_cbs fill_cbs = {
     .on_done = on_done,
 };
 
+static int fill_fetch(struct fill *fl)
+{
+    char range[64];
+    struct origin_req oreq = {
+        .method = fl->head ? "HEAD" : "GET",
+        .key = fl->s3_key,
+        .query = fl->query,
+    };
+
+    if (fl->ranged) {
+        snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)fl->rfirst,
+                 (unsigned long long)fl->rlast);
+        oreq.range = range;
+    }
+    if (fl->reval != NULL) {
+        oreq.if_none_match = obj_find_hdr(fl->reval, "etag");
+        oreq.if_modified_since = obj_find_hdr(fl->reval, "last-modified");
+    }
+    if (fl->src != NULL) {
+        oreq.if_match = fl->src->etag;
+        oreq.if_unmodified_since = fl->src->last_modified;
+    }
+    fl->fetch = origin_fetch_start(server_origin(fl->srv, fl->dist), &oreq, &fill_cbs, fl);
+    return fl->fetch != NULL ? 0 : EDGE_ENOMEM;
+}
+
+static struct fill *fill_new(struct server *s, const struct conf_distribution *dist,
+                             struct obj *o, const char *s3_key, const char *query)
+{
+    struct fill *fl = calloc(1, sizeof(*fl));
+
+    if (fl == NULL)
+        return NULL;
+    fl->magic = FILL_MAGIC;
+    fl->srv = s;
+    fl->dist = dist;
+    fl->o = o;
+    fl->request_time = time(NULL);
+    fl->fetch_ms = purge_clock_ms();
+    fl->s3_key = strdup(s3_key);
+    fl->query = query ? strdup(query) : NULL;
+    if (fl->s3_key == NULL || (query != NULL && fl->query == NULL)) {
+        free(fl->s3_key);
+        free(fl->query);
+        free(fl);
+        return NULL;
+    }
+    obj_ref(o); /* the fill's own */
+    obj_fill_begin(o);
+    server_task_track(s, &fl->task, SERVER_TASK_FILL, fill_stop_now);
+    return fl;
+}
+
+/* the object's source: fetch block idx */
+static int src_want(struct obj *o, uint32_t idx, void *arg)
+{
+    struct fill_src *src;
+    struct fill *fl;
+
+    CAST_OBJ_NOTNULL(src, arg, FILL_SRC_MAGIC);
+    assert_always(o->length >= 0 && idx < o->nblk);
+    fl = fill_new(src->srv, src->dist, o, src->s3_key, src->query);
+    if (fl == NULL)
+        return EDGE_ENOMEM;
+    fl->src = src;
+    fl->ranged = true;
+    fl->rfirst = (uint64_t)idx * o->bsize;
+    uint32_t last = idx;
+    if (o->transient) {
+        /* a pass-through is not stored block by block: one open range up
+         * to the next block that is there or coming, paced by its readers
+         * (fewer origin requests) */
+        while (last + 1 < o->nblk && o->blk[last + 1] == NULL &&
+               !(o->bflag[last + 1] & BLK_FILLING))
+            last++;
+        fl->stream_range = true;
+    }
+    fl->rlast = (uint64_t)last * o->bsize + obj_block_len(o, last) - 1;
+    fl->fetch_ms = o->fetch_ms; /* the object's version: its first fetch */
+    obj_block_filling(o, idx, last);
+    if (fill_fetch(fl) < 0) {
+        for (uint32_t i = idx; i <= last; i++)
+            o->bflag[i] &= (uint8_t)~BLK_FILLING;
+        fill_free(fl);
+        return EDGE_ENOMEM;
+    }
+    return 0;
+}
+
+static void src_release(void *arg)
+{
+    struct fill_src *src;
+
+    CAST_OBJ_NOTNULL(src, arg, FILL_SRC_MAGIC);
+    free(src->s3_key);
+    free(src->query);
+    free(src->etag);
+    free(src->last_modified);
+    src->magic = 0;
+    free(src);
+}
+
+static const struct obj_source_ops fill_src_ops = {
+    .want = src_want,
+    .release = src_release,
+};
+
 struct obj *fill_start(struct server *s, const struct fill_req *req)
 {
     struct fill *fl;
     struct obj *o;
+    const struct conf *cf = s->conf;
 
-    o = obj_new(req->cache_key, req->cache_key_len);
+    o = obj_new(req->cache_key, req->cache_key_len, (uint32_t)cf->block_bytes);
     if (o == NULL)
         return NULL;
-    fl = calloc(1, sizeof(*fl));
+    o->orphan_max = cf->orphan_fill_bytes;
+    fl = fill_new(s, req->dist, o, req->s3_key, req->query);
     if (fl == NULL) {
         obj_unref(o);
         return NULL;
     }
-    fl->magic = FILL_MAGIC;
-    fl->srv = s;
-    fl->dist = req->dist;
-    fl->o = o;
+    fl->learn = true;
     fl->head = req->head;
-    fl->range = req->range != NULL;
-    fl->request_time = time(NULL);
-    fl->fetch_ms = purge_clock_ms();
     o->fetch_ms = fl->fetch_ms;
-    fl->s3_key = strdup(req->s3_key);
-    if (fl->s3_key == NULL) {
-        free(fl);
-        obj_unref(o);
-        return NULL;
+    /* a HEAD is never stored: its reader drives the fetch */
+    o->transient = true;
+    if (!req->head) {
+        /* the block the client needs first, learning the size on the way */
+        fl->ranged = true;
+        fl->rfirst = req->first / o->bsize * o->bsize;
+        fl->rlast = fl->rfirst + o->bsize - 1;
+        if (req->index && req->reval == NULL)
+            cache_add_pending(s->cache, o);
     }
-    server_task_track(s, &fl->task, SERVER_TASK_FILL, fill_stop_now);
-    /* a HEAD or a range is never stored: its reader drives the fetch */
-    o->transient = fl->head || fl->range;
-    obj_ref(o); /* the fill's own */
-    struct origin_req oreq = {
-        .method = req->head ? "HEAD" : "GET",
-        .key = req->s3_key,
-        .query = req->query,
-        .range = req->range,
-    };
     if (req->reval != NULL) {
         obj_ref(req->reval);
         fl->reval = req->reval;
         req->reval->revalidating = true;
-        oreq.if_none_match = obj_find_hdr(req->reval, "etag");
-        oreq.if_modified_since = obj_find_hdr(req->reval, "last-modified");
     }
-    fl->fetch = origin_fetch_start(server_origin(s, req->dist), &oreq, &fill_cbs, fl);
-    if (fl->fetch == NULL) {
+    if (fill_fetch(fl) < 0) {
+        cache_unindex(o);
         fill_free(fl);
         obj_unref(o);
         return NULL;
     }
-    obj_set_producer(o, &fill_prod_ops, fl);
     return o;
 }

@@ -201,6 +201,8 @@ static void write_head(struct h1c *c)
             evbuffer_add_printf(o, "%s: %s\r\n", h->name, h->value);
         }
     }
+    for (unsigned i = 0; i < x->nxh; i++)
+        evbuffer_add_printf(o, "%s: %s\r\n", x->xh[i].name, x->xh[i].value);
     if (x->err_text)
         evbuffer_add_printf(o, "Content-Type: text/plain; charset=utf-8\r\n");
     if (x->allow_hdr)
@@ -270,7 +272,7 @@ static void pump(struct h1c *c)
     while (evbuffer_get_length(out(c)) < OUT_HIGH) {
         struct chunk *ch;
         size_t off, len;
-        switch (obj_reader_peek(&x->rd, &ch, &off, &len)) {
+        switch (exchange_body_peek(x, &ch, &off, &len)) {
         case OBJ_READ_DATA:
             if (c->chunked_out)
                 evbuffer_add_printf(out(c), "%zx\r\n", len);
@@ -284,7 +286,7 @@ static void pump(struct h1c *c)
             }
             if (c->chunked_out)
                 evbuffer_add(out(c), "\r\n", 2);
-            obj_reader_advance(&x->rd, len);
+            exchange_body_advance(x, len);
             x->bytes_sent += len;
             break;
         case OBJ_READ_WAIT:

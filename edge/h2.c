@@ -445,9 +445,11 @@ static void h2s_try_head(struct h2s *s)
     nghttp2_nv *nv = nv_stack;
     for (unsigned i = 0; i < nobj; i++)
         need += strlen(x->o->hdrs[i].name);
+    for (unsigned i = 0; i < x->nxh; i++)
+        need += strlen(x->xh[i].name);
     /* field names go out lower-cased: a copy, on the stack when it fits */
-    if (nobj + 10 > H2_RESP_FIELDS)
-        nv = calloc(nobj + 10, sizeof(*nv));
+    if (nobj + x->nxh + 10 > H2_RESP_FIELDS)
+        nv = calloc(nobj + x->nxh + 10, sizeof(*nv));
     if (need > sizeof(names_stack))
         names = malloc(need);
     if (nv == NULL || names == NULL) {
@@ -483,6 +485,14 @@ static void h2s_try_head(struct h2s *s)
             names[used + k] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
         }
         NV(names + used, nl, h->value, strlen(h->value));
+        used += nl;
+    }
+    for (unsigned i = 0; i < x->nxh; i++) {
+        const char *xn = x->xh[i].name;
+        size_t nl = strlen(xn);
+        for (size_t k = 0; k < nl; k++)
+            names[used + k] = (char)(xn[k] >= 'A' && xn[k] <= 'Z' ? xn[k] + 32 : xn[k]);
+        NV(names + used, nl, x->xh[i].value, strlen(x->xh[i].value));
         used += nl;
     }
     if (x->err_text)
@@ -690,12 +700,12 @@ static ssize_t data_read_cb(nghttp2_session *ngh, int32_t id, uint8_t *buf, size
         }
         return NGHTTP2_ERR_DEFERRED;
     }
-    switch (obj_reader_peek(&x->rd, &ch, &off, &len)) {
+    switch (exchange_body_peek(x, &ch, &off, &len)) {
     case OBJ_READ_DATA:
         if (len > length)
             len = length;
         *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-        if (x->o->state == OBJ_COMPLETE && x->rd.pos + len >= x->o->published)
+        if (exchange_body_ends(x, len))
             *flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t)len;
     case OBJ_READ_WAIT:
@@ -738,7 +748,7 @@ static int send_data_cb(nghttp2_session *ngh, nghttp2_frame *frame, const uint8_
     AZ(frame->data.padlen); /* we never pad */
     if (length > 0) {
         /* nothing ran since data_read_cb returned this run: same chunk */
-        assert_always(obj_reader_peek(&x->rd, &ch, &off, &len) == OBJ_READ_DATA);
+        assert_always(exchange_body_peek(x, &ch, &off, &len) == OBJ_READ_DATA);
         assert_always(len >= length);
     }
     if (c->tls) {
@@ -763,7 +773,7 @@ static int send_data_cb(nghttp2_session *ngh, nghttp2_frame *frame, const uint8_
     if (rv != 0)
         return NGHTTP2_ERR_CALLBACK_FAILURE; /* the frame may be cut: close */
     if (length > 0) {
-        obj_reader_advance(&x->rd, length);
+        exchange_body_advance(x, length);
         x->bytes_sent += length;
     }
     return 0;

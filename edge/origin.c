@@ -86,7 +86,7 @@ struct origin_fetch {
     struct origin_cbs cbs;
     void *arg;
     char *method, *key, *query, *range;
-    char *if_none_match, *if_modified_since;
+    char *if_none_match, *if_modified_since, *if_match, *if_unmodified_since;
     bool is_head;
     bool retried;
     bool got_bytes;   /* any response byte seen on this attempt */
@@ -417,6 +417,8 @@ static void fetch_free(struct origin_fetch *f)
     free(f->range);
     free(f->if_none_match);
     free(f->if_modified_since);
+    free(f->if_match);
+    free(f->if_unmodified_since);
     f->magic = 0;
     free(f);
 }
@@ -531,8 +533,13 @@ static int fetch_write_request(struct origin_fetch *f)
     }
     /* conditional headers are sent unsigned: SigV4 requires only host and
      * the x-amz-* headers to be signed */
-    if (f->if_none_match || f->if_modified_since) {
-        int m = snprintf(req + n, sizeof(req) - (size_t)n, "%s%s%s%s%s%s",
+    if (f->if_none_match || f->if_modified_since || f->if_match || f->if_unmodified_since) {
+        int m = snprintf(req + n, sizeof(req) - (size_t)n, "%s%s%s%s%s%s%s%s%s%s%s%s",
+                         f->if_unmodified_since ? "If-Unmodified-Since: " : "",
+                         f->if_unmodified_since ? f->if_unmodified_since : "",
+                         f->if_unmodified_since ? "\r\n" : "",
+                         f->if_match ? "If-Match: " : "", f->if_match ? f->if_match : "",
+                         f->if_match ? "\r\n" : "",
                          f->if_none_match ? "If-None-Match: " : "",
                          f->if_none_match ? f->if_none_match : "",
                          f->if_none_match ? "\r\n" : "",
@@ -740,13 +747,17 @@ struct origin_fetch *origin_fetch_start(struct origin *o,
     f->range = req->range ? strdup(req->range) : NULL;
     f->if_none_match = req->if_none_match ? strdup(req->if_none_match) : NULL;
     f->if_modified_since = req->if_modified_since ? strdup(req->if_modified_since) : NULL;
+    f->if_match = req->if_match ? strdup(req->if_match) : NULL;
+    f->if_unmodified_since = req->if_unmodified_since ? strdup(req->if_unmodified_since) : NULL;
     f->is_head = strcmp(req->method, "HEAD") == 0;
     f->body = evbuffer_new();
     f->start_ev = event_new(o->base, -1, 0, resume_cb, f);
     f->timer = evtimer_new(o->base, first_byte_timeout_cb, f);
     if (!f->method || !f->key || (req->query && !f->query) ||
         (req->range && !f->range) || (req->if_none_match && !f->if_none_match) ||
-        (req->if_modified_since && !f->if_modified_since) || !f->body || !f->start_ev ||
+        (req->if_modified_since && !f->if_modified_since) ||
+        (req->if_match && !f->if_match) ||
+        (req->if_unmodified_since && !f->if_unmodified_since) || !f->body || !f->start_ev ||
         !f->timer) {
         fetch_free(f);
         return NULL;

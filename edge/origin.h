@@ -41,6 +41,10 @@ struct origin_req {
     /* validators of a stored copy, for a conditional GET (RFC 9111 4.3.1) */
     const char *if_none_match;
     const char *if_modified_since;
+    /* pins a block fetch to the version whose ETag this is: S3 answers 412
+     * when the object was replaced */
+    const char *if_match;
+    const char *if_unmodified_since; /* the same by date, for objects without an ETag */
 };
 
 struct origin_resp {

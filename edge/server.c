@@ -222,6 +222,7 @@ struct server *server_new(const struct conf *conf, char *err, size_t errlen)
         s->dns = evdns_base_new(s->base, 0);
     }
     s->cache = cache_new(conf->memory_cache_bytes);
+    cache_set_readahead(conf->readahead_blocks);
     s->origins = calloc(conf->norigins ? conf->norigins : 1, sizeof(*s->origins));
     s->listeners = calloc(conf->nlistens ? conf->nlistens : 1, sizeof(*s->listeners));
     s->tls = calloc(conf->nlistens ? conf->nlistens : 1, sizeof(*s->tls));

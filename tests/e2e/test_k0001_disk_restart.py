@@ -107,8 +107,10 @@ def test_stale_after_restart_is_revalidated_and_served_from_disk(
     assert r.header("x-cache") == "RefreshHit from s3edge", r
     assert r.body == data
     recs = fault.requests_for(key)
-    assert [x["status"] for x in recs] == [200, 304], recs
+    # the first fill fetched it block by block, then one revalidation
+    nblocks = max(1, -(-len(data) // (1024 * 1024)))
+    assert [x["status"] for x in recs] == [206] * nblocks + [304], recs
     etag = r.header("etag")
-    assert recs[1]["headers"].get("if-none-match") == etag, recs[1]
+    assert recs[-1]["headers"].get("if-none-match") == etag, recs[-1]
     st = diskutil.stats(e2)
     assert st["disk_loads"] == 1 and st["disk_load_bytes"] == len(data), st

@@ -51,6 +51,8 @@ sources_for() {
         echo "common/http1.c common/err.c common/vas.c" ;;
     uri)
         echo "common/uri.c common/err.c common/vas.c" ;;
+    range)
+        echo "common/range.c common/err.c common/vas.c" ;;
     conf)
         echo "common/conf.c common/err.c common/vas.c" ;;
     *)
