@@ -490,6 +490,28 @@ START_TEST(disk_cache_keys)
 }
 END_TEST
 
+START_TEST(block_keys)
+{
+    struct conf *c = load_ok(L O D);
+
+    ck_assert_uint_eq(c->block_bytes, 1u << 20);
+    ck_assert_uint_eq(c->readahead_blocks, 8);
+    ck_assert_uint_eq(c->orphan_fill_bytes, 8u << 20);
+    ck_assert_uint_eq(c->reader_timeout_ms, 30000);
+    ck_assert_uint_eq(c->max_ranges, 16);
+    conf_free(c);
+    c = load_ok(L "cache:\n  block_size: 4MiB\n  readahead_blocks: 0\n"
+                  "  orphan_fill_max: 0\n  reader_timeout: 1500ms\n"
+                  "limits:\n  max_ranges: 1\n" O D);
+    ck_assert_uint_eq(c->block_bytes, 4u << 20);
+    ck_assert_uint_eq(c->readahead_blocks, 0);
+    ck_assert_uint_eq(c->orphan_fill_bytes, 0);
+    ck_assert_uint_eq(c->reader_timeout_ms, 1500);
+    ck_assert_uint_eq(c->max_ranges, 1);
+    conf_free(c);
+}
+END_TEST
+
 START_TEST(virtual_with_bucket_and_port)
 {
     struct conf *c = load_ok(L "origins:\n- name: o\n  endpoint: http://s3.local:9000\n"
@@ -1016,6 +1038,23 @@ static const struct bad_case {
      "x.yaml:3: cache.disk_threads: expected a number from 1 to 64"},
     {"cache:\n  disk_path: /c\n  disk_fsync: yes\n",
      "x.yaml:3: cache.disk_fsync: expected true or false"},
+    {"cache:\n  block_size: 32KiB\n",
+     "x.yaml:2: cache.block_size: expected a size from 64KiB to 64MiB"},
+    {"cache:\n  block_size: 128MiB\n",
+     "x.yaml:2: cache.block_size: expected a size from 64KiB to 64MiB"},
+    {"cache:\n  block_size: big\n", "x.yaml:2: cache.block_size: expected a size like 256MiB"},
+    {"cache:\n  readahead_blocks: 1025\n",
+     "x.yaml:2: cache.readahead_blocks: expected a number from 0 to 1024"},
+    {"cache:\n  readahead_blocks: -1\n", "x.yaml:2: cache.readahead_blocks: expected a number"},
+    {"cache:\n  orphan_fill_max: lots\n",
+     "x.yaml:2: cache.orphan_fill_max: expected a size like 256MiB"},
+    {"cache:\n  reader_timeout: 0s\n",
+     "x.yaml:2: cache.reader_timeout: expected a duration from 1ms to 30d"},
+    {"cache:\n  reader_timeout: soon\n",
+     "x.yaml:2: cache.reader_timeout: expected a duration like 30s"},
+    {"limits:\n  max_ranges: 0\n", "x.yaml:2: limits.max_ranges: expected a number from 1 to 1000"},
+    {"limits:\n  max_ranges: 1001\n",
+     "x.yaml:2: limits.max_ranges: expected a number from 1 to 1000"},
     {"cache:\n  disk_path: \"\"\n", "x.yaml:2: cache.disk_path: expected a directory path"},
     {"cache:\n  disk_path: [a]\n", "x.yaml:2: cache.disk_path: expected a string"},
     {L "cache:\n  disk_size: 1GiB\n  disk_threads: 4\n" O D,
@@ -1850,6 +1889,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, every_key_set);
     tcase_add_test(tc, max_object_capped_by_memory);
     tcase_add_test(tc, disk_cache_keys);
+    tcase_add_test(tc, block_keys);
     tcase_add_test(tc, virtual_with_bucket_and_port);
     suite_add_tcase(s, tc);
 
