@@ -60,7 +60,7 @@ def test_garbage_is_refused(fault, edge, pki, tmp_path):
 
 def test_stalled_handshakes_are_dropped(fault, edge, pki, tmp_path):
     fault.put("t0005/o.bin", size=300000, seed=10)
-    e = edge(config=tls_config(pki, fault, tls_extra="handshake_timeout: 1s"), env={})
+    e = edge(config=tls_config(pki, fault, tls_extra="handshake_timeout: 3s"), env={})
     silent = [socket.create_connection(("127.0.0.1", e.port)) for _ in range(20)]
     partial = [socket.create_connection(("127.0.0.1", e.port)) for _ in range(20)]
     for s in partial:
@@ -85,23 +85,31 @@ def test_stalled_handshakes_are_dropped(fault, edge, pki, tmp_path):
         # others are served meanwhile, at once
         r = https_get(pki, e.port, "/t0005/o.bin", workdir=tmp_path)
         assert r.status == 200 and r.body == harness.object_bytes(300000, 10), r
-        assert time.monotonic() - t0 < 0.9, "served only after the stalled ones went"
+        # served while the stalled handshakes are still held (no clock:
+        # a busy machine may be slow, the order is what matters)
+        for s in silent[:3] + partial[:3]:
+            try:
+                s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                still_open = False
+            except BlockingIOError:
+                still_open = True
+            assert still_open, "served only after the stalled ones went"
         r = https_get(pki, e.port, "/t0005/o.bin", "--http2", workdir=tmp_path)
         assert r.status == 200 and r.info.get("http_version") == "2", r
 
         for s in silent + partial + [trickle]:
-            closed, _, data = closes_within(s, 5 - (time.monotonic() - t0))
+            closed, _, data = closes_within(s, 10 - (time.monotonic() - t0))
             assert closed, "a stalled handshake was not dropped"
             assert not data.startswith(b"HTTP/")
         elapsed = time.monotonic() - t0
-        assert 0.9 <= elapsed < 4, elapsed
+        assert 2.9 <= elapsed < 10, elapsed
     finally:
         stop.set()
         dripper.join(5)
         for s in silent + partial + [trickle]:
             s.close()
     harness.wait_for(lambda: e.stderr_text().count(
-        "TLS handshake not done within 1000ms") == 41, 5, "41 timeouts in the log")
+        "TLS handshake not done within 3000ms") == 41, 5, "41 timeouts in the log")
 
 
 def test_stalled_handshakes_hold_connection_slots(fault, edge, pki, tmp_path):
