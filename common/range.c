@@ -88,13 +88,14 @@ static int cmp_span(const void *x, const void *y)
 enum range_result range_parse(const char *value, size_t len, uint64_t length,
                               unsigned max_ranges, struct range_span *out, unsigned *n)
 {
-    const char *p, *end = value + len;
+    const char *p, *end;
     unsigned nspec = 0, nok = 0;
     bool suffix_seen = false;
 
     *n = 0;
     if (value == NULL || (p = unit(value, len)) == NULL || max_ranges == 0)
         return RANGE_IGNORE;
+    end = value + len;
     for (;;) {
         struct spec s;
         /* empty list elements (",,") are allowed by the list rule */

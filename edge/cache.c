@@ -602,7 +602,7 @@ static void reader_ahead(struct obj_reader *rd, uint32_t i)
 {
     struct obj *o = rd->o;
 
-    if (o->src == NULL || o->length < 0 || readahead_blocks == 0)
+    if (o->src == NULL || o->length < 0 || readahead_blocks == 0 || o->state == OBJ_COMPLETE)
         return;
     uint64_t span_end = rd->end < (uint64_t)o->length ? rd->end : (uint64_t)o->length;
     if (span_end == 0)
