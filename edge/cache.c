@@ -472,7 +472,7 @@ void obj_reader_init(struct obj_reader *rd, struct obj *o, obj_notify_f *cb, voi
     o->had_reader = true;
 }
 
-static int obj_want(struct obj *o, uint32_t from, uint32_t upto);
+static int obj_want(struct obj *o, uint32_t from, uint32_t upto, uint32_t span_last);
 
 /* Blocks of a transient object that no reader needs any more go: a
  * reader needs block i when its span still covers it. */
@@ -525,7 +525,7 @@ void obj_reader_fini(struct obj_reader *rd)
          * of: finish it, as a stream would be (orphan_fill_max) */
         for (uint32_t i = 0; i < o->nblk; i++)
             if (!(o->bflag[i] & BLK_FAILS)) /* a failed block waits for a client */
-                (void)obj_want(o, i, i);
+                (void)obj_want(o, i, i, o->nblk - 1);
     }
     if (o->nreaders == 0) {
         /* nobody wants the rest: stop what is not worth finishing. A
@@ -580,15 +580,25 @@ bool obj_span_present(const struct obj *o, uint64_t first, uint64_t end)
     return true;
 }
 
-/* ask the source for absent blocks from `from` on, up to `upto` (inclusive) */
-static int obj_want(struct obj *o, uint32_t from, uint32_t upto)
+/* the last block a reader's span covers */
+static uint32_t span_last_blk(const struct obj_reader *rd)
+{
+    const struct obj *o = rd->o;
+    uint64_t end = rd->end < (uint64_t)o->length ? rd->end : (uint64_t)o->length;
+
+    return end == 0 ? 0 : (uint32_t)((end - 1) / o->bsize);
+}
+
+/* ask the source for absent blocks from `from` on, up to `upto` (inclusive);
+ * span_last: the last block the asking reader needs */
+static int obj_want(struct obj *o, uint32_t from, uint32_t upto, uint32_t span_last)
 {
     int rc = 0;
 
     for (uint32_t i = from; i <= upto && i < o->nblk; i++) {
         if (o->blk[i] != NULL || (o->bflag[i] & BLK_FILLING))
             continue;
-        int r = o->src->want(o, i, o->src_arg);
+        int r = o->src->want(o, i, span_last, o->src_arg);
         if (r < 0) {
             rc = r;
             break;
@@ -612,7 +622,7 @@ static void reader_ahead(struct obj_reader *rd, uint32_t i)
     uint32_t from = rd->ra_next > i + 1 ? rd->ra_next : i + 1;
     if (from > upto)
         return;
-    (void)obj_want(o, from, upto);
+    (void)obj_want(o, from, upto, last);
     rd->ra_next = upto + 1;
 }
 
@@ -666,7 +676,7 @@ enum obj_read_status obj_reader_peek(struct obj_reader *rd, struct chunk **c,
             return OBJ_READ_ERROR;
         if (o->src == NULL || o->state == OBJ_COMPLETE)
             return OBJ_READ_ERROR; /* nothing will bring it */
-        if (obj_want(o, i, i) < 0)
+        if (obj_want(o, i, i, span_last_blk(rd)) < 0)
             return OBJ_READ_ERROR;
         reader_ahead(rd, i);
     }
@@ -716,7 +726,7 @@ bool obj_reader_handover(struct obj_reader *rd)
     }
     if (o->blk[i] != NULL || (o->bflag[i] & BLK_FILLING))
         return false; /* a stream fills it: nothing to hand over */
-    if (obj_want(o, i, i) < 0)
+    if (obj_want(o, i, i, span_last_blk(rd)) < 0)
         return false;
     rd->wait_fails = o->bflag[i] & BLK_FAILS;
     rd->wait_since_ms = time_mono_ms();

@@ -111,9 +111,10 @@ TAILQ_HEAD(obj_writer_list, obj_writer);
 
 /* Where absent blocks come from (the fill module). */
 struct obj_source_ops {
-    /* Start fetching block idx (absent, not filling): mark it with
-     * obj_block_filling() and return 0, or an EDGE_E* error. */
-    int (*want)(struct obj *o, uint32_t idx, void *arg);
+    /* Start fetching block idx (absent, not filling): mark what it fetches
+     * with obj_block_filling() and return 0, or an EDGE_E* error. The
+     * reader asking needs blocks up to span_last. */
+    int (*want)(struct obj *o, uint32_t idx, uint32_t span_last, void *arg);
     void (*release)(void *arg); /* the object is freed */
 };
 

@@ -759,7 +759,7 @@ static struct fill *fill_new(struct server *s, const struct conf_distribution *d
 }
 
 /* the object's source: fetch block idx */
-static int src_want(struct obj *o, uint32_t idx, void *arg)
+static int src_want(struct obj *o, uint32_t idx, uint32_t span_last, void *arg)
 {
     struct fill_src *src;
     struct fill *fl;
@@ -777,7 +777,7 @@ static int src_want(struct obj *o, uint32_t idx, void *arg)
         /* a pass-through is not stored block by block: one open range up
          * to the next block that is there or coming, paced by its readers
          * (fewer origin requests) */
-        while (last + 1 < o->nblk && o->blk[last + 1] == NULL &&
+        while (last + 1 < o->nblk && last + 1 <= span_last && o->blk[last + 1] == NULL &&
                !(o->bflag[last + 1] & BLK_FILLING))
             last++;
         fl->stream_range = true;
