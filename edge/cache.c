@@ -243,6 +243,20 @@ static bool blk_complete(const struct obj *o, uint32_t i)
            !(o->bflag[i] & BLK_FILLING);
 }
 
+static void blk_drop(struct obj *o, uint32_t i);
+
+void obj_blocks_lost(struct obj *o, uint32_t first)
+{
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    for (uint32_t i = first; i < o->nblk; i++) {
+        if (o->blk[i] != NULL && chunk_len(o->blk[i]) < obj_block_len(o, i))
+            blk_drop(o, i);
+        if (o->blk[i] == NULL)
+            o->bflag[i] &= (uint8_t)~BLK_FILLING;
+    }
+    obj_notify(o);
+}
+
 bool obj_whole(const struct obj *o)
 {
     return o->length >= 0 && o->nblk_done == o->nblk;

@@ -228,6 +228,9 @@ void obj_put_block(struct obj *o, uint32_t idx, struct chunk *c);
 /* A fill of block idx ended without completing it: drop what it wrote,
  * count the failure, wake its readers. */
 void obj_block_failed(struct obj *o, uint32_t idx);
+/* A stream (a disk load) will not bring blocks from first on any more: they are
+ * absent, for the source to fetch when readers get there. */
+void obj_blocks_lost(struct obj *o, uint32_t first);
 /* Whether every block is present (the body is whole). */
 bool obj_whole(const struct obj *o);
 /* Wake parked readers (once per origin read event, not per byte). */

@@ -1137,7 +1137,19 @@ static void dload_fail(struct dload *ld, const struct djob *j)
     }
     if (ld->e != NULL)
         entry_drop(d, ld->e, true);
-    obj_fail(ld->o, DISK_ERR_READ);
+    struct obj *o = ld->o;
+    if (o->state == OBJ_STREAMING && o->src != NULL) {
+        /* the headers and the blocks before went out: the rest comes from
+         * the origin, block by block, pinned to this version (If-Match),
+         * and the object is stored again in memory and on disk */
+        o->from_disk = false;
+        o->disk_gen = 0;
+        if (!o->in_index && o->cacheable)
+            (void)cache_admit(d->srv->cache, o);
+        obj_blocks_lost(o, ld->next);
+    } else {
+        obj_fail(o, DISK_ERR_READ);
+    }
     dload_end(ld);
 }
 

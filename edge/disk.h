@@ -43,9 +43,11 @@
  * dropped and the request goes to the origin, unseen by the client), then
  * each further block is read into a fresh chunk and checked before its
  * bytes are published, so readers stream as blocks land. A bad later
- * block ends the object FAILED (readers cut the response, as for a failed
- * origin fetch) and the file is dropped. A loaded object enters the
- * memory store.
+ * block drops the file; that block and the rest are then fetched from the
+ * origin by block fills pinned to the object's version (If-Match of its
+ * ETag: fill_source_for), so the response completes with exact bytes, and
+ * the object is stored again; without a validator the object fails
+ * (readers cut the response). A loaded object enters the memory store.
  *
  * Start: the files of an earlier run are indexed by a scan thread while
  * the node serves (misses until an entry is known). Files that are not

@@ -321,6 +321,8 @@ static void disk_decide(struct exchange *x)
         x->cache = XC_HIT;
         x->stale_served = st == FRESH_STALE_SWR;
         disk_count_hit(x->srv->disk);
+        /* a block the file lost comes from the origin instead */
+        fill_source_for(x->srv, o, x->dist, x->s3key, x->query_sel);
         return;
     }
     obj_ref(o);

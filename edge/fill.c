@@ -273,26 +273,47 @@ static void on_head_block(struct fill *fl, const struct origin_resp *r)
     fill_free(fl);
 }
 
-/* become the object's block source */
-static void fill_set_source(struct fill *fl, const struct origin_resp *r)
+static void src_set(struct server *s, struct obj *o, const struct conf_distribution *dist,
+                    const char *s3_key, const char *query, char *etag, char *last_modified)
 {
     struct fill_src *src = calloc(1, sizeof(*src));
 
-    if (src == NULL)
+    if (src == NULL) {
+        free(etag);
+        free(last_modified);
         return; /* no block fills: readers of other blocks end in error */
+    }
     src->magic = FILL_SRC_MAGIC;
-    src->srv = fl->srv;
-    src->dist = fl->dist;
-    src->s3_key = strdup(fl->s3_key);
-    src->query = fl->query ? strdup(fl->query) : NULL;
-    src->etag = dup_header(r, "etag");
-    if (src->etag == NULL)
-        src->last_modified = dup_header(r, "last-modified");
-    if (src->s3_key == NULL || (fl->query && src->query == NULL)) {
+    src->srv = s;
+    src->dist = dist;
+    src->s3_key = strdup(s3_key);
+    src->query = query ? strdup(query) : NULL;
+    src->etag = etag;
+    src->last_modified = etag == NULL ? last_modified : NULL;
+    if (etag != NULL)
+        free(last_modified);
+    if (src->s3_key == NULL || (query && src->query == NULL)) {
         fill_src_ops.release(src);
         return;
     }
-    obj_set_source(fl->o, &fill_src_ops, src);
+    obj_set_source(o, &fill_src_ops, src);
+}
+
+/* become the object's block source */
+static void fill_set_source(struct fill *fl, const struct origin_resp *r)
+{
+    src_set(fl->srv, fl->o, fl->dist, fl->s3_key, fl->query, dup_header(r, "etag"),
+            dup_header(r, "last-modified"));
+}
+
+void fill_source_for(struct server *s, struct obj *o, const struct conf_distribution *dist,
+                     const char *s3_key, const char *query)
+{
+    const char *etag = obj_find_hdr(o, "etag"), *lm = obj_find_hdr(o, "last-modified");
+
+    if (o->src != NULL || o->length < 0 || (etag == NULL && lm == NULL))
+        return; /* without a validator, blocks of two versions could mix */
+    src_set(s, o, dist, s3_key, query, etag ? strdup(etag) : NULL, lm ? strdup(lm) : NULL);
 }
 
 static void on_head(void *arg, const struct origin_resp *r)

@@ -51,6 +51,11 @@ struct fill_req {
     struct obj *reval;
 };
 
+/* Let o (loaded from the disk cache) fetch blocks its file lost from the
+ * origin, pinned to its version by its ETag (or Last-Modified). */
+void fill_source_for(struct server *s, struct obj *o, const struct conf_distribution *dist,
+                     const char *s3_key, const char *query);
+
 /* Start fetching a new object; returns it with a reference for the caller,
  * or NULL when out of memory. A HEAD is never stored. */
 struct obj *fill_start(struct server *s, const struct fill_req *req);
