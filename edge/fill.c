@@ -533,6 +533,14 @@ static void on_body(void *arg, struct evbuffer *buf)
 
     CAST_OBJ_NOTNULL(fl, arg, FILL_MAGIC);
     o = fl->o;
+    if (o->state == OBJ_FAILED) {
+        /* another fetch found the object replaced: this one's bytes are
+         * of no use */
+        origin_fetch_cancel(fl->fetch);
+        fl->fetch = NULL;
+        fill_free(fl);
+        return;
+    }
     if (o->error_body || !fl->writing) {
         size_t n = evbuffer_get_length(buf);
         fl->discarded += n;
