@@ -177,9 +177,15 @@ struct dload {
     uint8_t *hbuf;
     struct diskfmt_meta meta;
     uint32_t next;           /* next block to read */
-    bool inflight;
+    uint32_t done;           /* blocks read */
+    unsigned inflight;       /* jobs submitted and not back */
     bool stopped;
 };
+
+/* Block reads of one load in flight at once: blocks land in any order (the
+ * object places them by index), so a large hit is not one pread latency
+ * per block. */
+#define DLOAD_PARALLEL 4
 
 struct rlog {
     uint64_t last_ms;
@@ -1146,7 +1152,7 @@ static void dload_fail(struct dload *ld, const struct djob *j)
         o->disk_gen = 0;
         if (!o->in_index && o->cacheable)
             (void)cache_admit(d->srv->cache, o);
-        obj_blocks_lost(o, ld->next);
+        obj_blocks_lost(o, j->block);
     } else {
         obj_fail(o, DISK_ERR_READ);
     }
@@ -1159,7 +1165,7 @@ static void dload_next(struct dload *ld)
     struct obj *o = ld->o;
     struct djob *j;
 
-    if (ld->next >= ld->meta.nblocks) {
+    if (ld->done >= ld->meta.nblocks) {
         obj_complete(o);
         /* into the memory store, unless its file was dropped meanwhile
          * (replaced, invalidated, evicted) or a newer copy got there */
@@ -1172,24 +1178,28 @@ static void dload_next(struct dload *ld)
         dload_end(ld);
         return;
     }
-    j = job_new(DJ_READ);
-    if (j != NULL)
-        j->ch = chunk_new(diskfmt_block_len(&ld->meta, ld->next));
-    if (j == NULL || j->ch == NULL) {
+    while (ld->next < ld->meta.nblocks && ld->inflight < DLOAD_PARALLEL) {
+        j = job_new(DJ_READ);
         if (j != NULL)
-            job_free(j);
-        LOG_E("disk cache: out of memory loading \"%s\"", o->key);
-        obj_fail(o, DISK_ERR_READ);
-        dload_end(ld);
-        return;
+            j->ch = chunk_new(diskfmt_block_len(&ld->meta, ld->next));
+        if (j == NULL || j->ch == NULL) {
+            if (j != NULL)
+                job_free(j);
+            if (ld->inflight > 0)
+                return; /* try again when one comes back */
+            LOG_E("disk cache: out of memory loading \"%s\"", o->key);
+            obj_fail(o, DISK_ERR_READ);
+            dload_end(ld);
+            return;
+        }
+        j->ld = ld;
+        j->fd = ld->fd;
+        j->rmeta = ld->meta;
+        j->block = ld->next++;
+        j->gen = ld->meta.gen;
+        ld->inflight++;
+        submit(d, j);
     }
-    j->ld = ld;
-    j->fd = ld->fd;
-    j->rmeta = ld->meta;
-    j->block = ld->next;
-    j->gen = ld->meta.gen;
-    ld->inflight = true;
-    submit(d, j);
 }
 
 /* the header and block 0 are in: publish the headers */
@@ -1231,6 +1241,7 @@ static void dload_opened(struct dload *ld, struct djob *j)
     }
     obj_notify(o);
     ld->next = 1;
+    ld->done = o->nblk_done;
     dload_next(ld);
     return;
 fail:
@@ -1356,19 +1367,21 @@ static void done(struct disk *d, struct djob *j)
     case DJ_OPEN:
     case DJ_READ:
         CHECK_OBJ_NOTNULL(ld, DLOAD_MAGIC);
-        ld->inflight = false;
+        AN(ld->inflight);
+        ld->inflight--;
         if (ld->stopped) {
-            dload_free(ld);
+            if (ld->inflight == 0)
+                dload_free(ld);
         } else if (j->err != 0 || j->corrupt) {
             dload_fail(ld, j);
         } else if (j->kind == DJ_OPEN) {
             dload_opened(ld, j);
         } else {
             d->st.load_bytes += chunk_len(j->ch);
-            obj_put_block(ld->o, ld->next, j->ch);
+            obj_put_block(ld->o, j->block, j->ch);
             j->ch = NULL;
             obj_notify(ld->o);
-            ld->next++;
+            ld->done++;
             dload_next(ld);
         }
         break;
@@ -1474,7 +1487,7 @@ struct obj *disk_lookup(struct disk *d, const char *key, size_t key_len, uint64_
     j->inst = e->inst;
     j->key = o->key;
     j->key_len = o->key_len;
-    ld->inflight = true;
+    ld->inflight = 1;
     submit(d, j);
     return o;
 }
