@@ -588,9 +588,13 @@ bool obj_span_present(const struct obj *o, uint64_t first, uint64_t end)
         end = (uint64_t)o->length;
     if (first >= end)
         return true;
-    for (uint64_t i = first / o->bsize; i <= (end - 1) / o->bsize; i++)
-        if (!blk_complete(o, (uint32_t)i))
+    /* the bytes are there: a block still filling may hold them already */
+    for (uint64_t i = first / o->bsize; i <= (end - 1) / o->bsize; i++) {
+        uint64_t bstart = i * o->bsize;
+        uint64_t need = (end < bstart + o->bsize ? end : bstart + o->bsize) - bstart;
+        if (o->blk[i] == NULL || chunk_len(o->blk[i]) < need)
             return false;
+    }
     return true;
 }
 

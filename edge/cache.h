@@ -255,7 +255,7 @@ void obj_reader_fini(struct obj_reader *rd);
 void obj_reader_seek(struct obj_reader *rd, uint64_t first, uint64_t end);
 /* Park until the object changes (headers, bytes, end). */
 void obj_reader_park(struct obj_reader *rd);
-/* Whether every block of [first, end) is present now. */
+/* Whether every byte of [first, end) is there now. */
 bool obj_span_present(const struct obj *o, uint64_t first, uint64_t end);
 
 enum obj_read_status {
