@@ -174,14 +174,17 @@ def test_bad_later_block_is_fetched_from_the_origin(fault, edge_fault, get, tmp_
     assert not path.exists()
     recs = fault.requests_for(key)[first_gets:]
     etag = r.header("etag")
-    # blocks 2, 3 and 4 from the origin, each once, pinned to the version
-    assert sorted(x["headers"].get("range") for x in recs) == \
-        ["bytes=%d-%d" % (i * MiB, (i + 1) * MiB - 1) for i in (2, 3, 4)], recs
+    # block 2 from the origin, and those of 3 and 4 the load had not read
+    # yet (reads run in parallel), each once, pinned to the version
+    got = sorted(x["headers"].get("range") for x in recs)
+    blocks = ["bytes=%d-%d" % (i * MiB, (i + 1) * MiB - 1) for i in (2, 3, 4)]
+    assert got[0] == blocks[0] and len(set(got)) == len(got), recs
+    assert set(got) <= set(blocks), recs
     assert all(x["headers"].get("if-match") == etag for x in recs), recs
     # now whole in memory, and written to disk again
     r = get(e2.url("/" + key))
     assert r.rc == 0 and r.body == data and r.xcache() == "hit", r
-    assert fault.key_stats(key)["GET"] == first_gets + 3
+    assert fault.key_stats(key)["GET"] == first_gets + len(got)
     st = diskutil.wait_stats(e2, lambda s: s["disk_writes"] == 1, 10, "the rewrite")
     assert st["disk_discarded"] == 1, st
     assert "bad block checksum" in e2.stderr_text()
