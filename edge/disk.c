@@ -1152,7 +1152,7 @@ static void dload_fail(struct dload *ld, const struct djob *j)
         o->disk_gen = 0;
         if (!o->in_index && o->cacheable)
             (void)cache_admit(d->srv->cache, o);
-        obj_blocks_lost(o, j->block);
+        obj_blocks_lost(o, 0); /* reads still in flight are dropped too */
     } else {
         obj_fail(o, DISK_ERR_READ);
     }

@@ -174,11 +174,12 @@ def test_bad_later_block_is_fetched_from_the_origin(fault, edge_fault, get, tmp_
     assert not path.exists()
     recs = fault.requests_for(key)[first_gets:]
     etag = r.header("etag")
-    # block 2 from the origin, and those of 3 and 4 the load had not read
-    # yet (reads run in parallel), each once, pinned to the version
+    # block 2 from the origin, and any of 1, 3 and 4 the load had not
+    # brought yet (its reads run in parallel), each once, pinned to the
+    # version
     got = sorted(x["headers"].get("range") for x in recs)
-    blocks = ["bytes=%d-%d" % (i * MiB, (i + 1) * MiB - 1) for i in (2, 3, 4)]
-    assert got[0] == blocks[0] and len(set(got)) == len(got), recs
+    blocks = ["bytes=%d-%d" % (i * MiB, (i + 1) * MiB - 1) for i in (1, 2, 3, 4)]
+    assert blocks[1] in got and len(set(got)) == len(got), recs
     assert set(got) <= set(blocks), recs
     assert all(x["headers"].get("if-match") == etag for x in recs), recs
     # now whole in memory, and written to disk again
