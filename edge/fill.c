@@ -37,6 +37,8 @@
  * dropped instead. */
 #define FILL_MAX_ERROR_BODY (64 * 1024)
 #define FILL_MAX_PASSED_HEADERS 64
+/* Readers are woken at least every this many bytes a fetch writes. */
+#define FILL_NOTIFY_BYTES (128u * 1024)
 
 struct fill;
 
@@ -68,6 +70,7 @@ struct fill {
     int restarts;       /* fetches started again after a 416 */
     uint64_t rfirst, rlast; /* the range asked for */
     uint64_t wpos, wend;    /* where the body goes */
+    uint64_t notified;      /* wpos when readers were last woken, UINT64_MAX: never */
     struct obj_writer w;
     bool writing;
     struct obj *reval;  /* the stale object this fill revalidates, or NULL */
@@ -154,6 +157,7 @@ static void fill_write_at(struct fill *fl, uint64_t wpos, uint64_t wend, bool st
 {
     fl->wpos = wpos;
     fl->wend = wend;
+    fl->notified = UINT64_MAX;
     obj_writer_add(fl->o, &fl->w, &fill_writer_ops, fl, wpos, wend, stream);
     fl->writing = true;
 }
@@ -600,7 +604,13 @@ static void on_body(void *arg, struct evbuffer *buf)
     }
     if (block_done && !fl->stream)
         fill_object_done(fl);
-    obj_notify(o);
+    /* wake the readers for the first bytes (time to first byte), a
+     * finished block, and every FILL_NOTIFY_BYTES: two hundred readers of
+     * a stampede then send larger runs, and wake less often */
+    if (block_done || fl->notified == UINT64_MAX || fl->wpos - fl->notified >= FILL_NOTIFY_BYTES) {
+        fl->notified = fl->wpos;
+        obj_notify(o);
+    }
 }
 
 static void on_done(void *arg, const char *err)
