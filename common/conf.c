@@ -871,6 +871,12 @@ void conf_free(struct conf *c)
     free(c->redis_url);
     free(c->redis_username);
     free(c->redis_password);
+    free(c->admin_tls_cert);
+    free(c->admin_tls_key);
+    free(c->redis_sentinel_master);
+    for (i = 0; i < c->nredis_sentinel_addrs; i++)
+        free(c->redis_sentinel_addrs[i]);
+    free(c->redis_sentinel_addrs);
     free(c->disk_path);
     c->magic = 0;
     free(c);
@@ -1830,6 +1836,230 @@ static const struct field limit_fields[] = {
 };
 static const struct map_spec limit_map = {limit_fields, ARRAY_LEN(limit_fields)};
 
+/* ---- fleet-wide invalidation: node, admin, redis, heartbeat ---- */
+
+/* node ids name Redis keys and appear in JSON: a plain name */
+static const char *check_node_id(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > CONF_NODE_ID_MAX || !all_name_chars(s, n))
+        return "expected a name of 1-100 letters, digits, '.', '-' or '_'";
+    return NULL;
+}
+
+static const char *check_pop(const char *s)
+{
+    size_t i, n = strlen(s);
+
+    if (n > MAX_NAME)
+        return "expected a label of at most 64 visible ASCII characters";
+    for (i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+            return "expected a label of at most 64 visible ASCII characters";
+    return NULL;
+}
+
+static const char *check_state_dir(const char *s)
+{
+    if (s[0] == '\0')
+        return "expected a directory path";
+    if (strlen(s) > DISK_PATH_MAX)
+        return "expected a directory path of at most 3800 bytes";
+    return NULL;
+}
+
+static const char *check_token(const char *s)
+{
+    size_t i, n = strlen(s);
+
+    if (n == 0 || n > CONF_ADMIN_TOKEN_MAX)
+        return "expected a token of 1-512 visible ASCII characters";
+    for (i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return "expected a token of 1-512 visible ASCII characters";
+    return NULL;
+}
+
+/* redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]; fleet.c takes it apart */
+static const char *check_redis_url(const char *s)
+{
+    static const char expected[] = "expected redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]";
+    const char *p, *at, *slash, *hp;
+    char host[MAX_HOSTNAME + 1];
+    uint16_t port;
+    size_t n;
+
+    if (strncmp(s, "redis://", 8) != 0)
+        return expected;
+    p = s + 8;
+    for (const char *q = p; *q != '\0'; q++)
+        if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f)
+            return expected;
+    slash = strchr(p, '/');
+    n = slash != NULL ? (size_t)(slash - p) : strlen(p);
+    at = memchr(p, '@', n);
+    hp = at != NULL ? at + 1 : p;
+    n -= (size_t)(hp - p);
+    if (n == 0 || n > MAX_HOSTNAME + 8)
+        return expected;
+    char buf[MAX_HOSTNAME + 16];
+    memcpy(buf, hp, n);
+    buf[n] = '\0';
+    /* a bare host gets the default port */
+    if (strchr(buf, ':') == NULL || (buf[0] == '[' && buf[n - 1] == ']')) {
+        if (n + 6 >= sizeof buf)
+            return expected;
+        strcat(buf, ":6379");
+    }
+    int rc = conf_split_hostport(buf, host, sizeof host, &port);
+    if (rc == EDGE_ERANGE)
+        return "expected redis://HOST:PORT with a port from 1 to 65535";
+    if (rc != 0 || host[0] == '\0')
+        return expected;
+    if (slash != NULL && slash[1] != '\0') {
+        uint64_t db;
+        const char *end;
+        if (parse_digits(slash + 1, &db, &end) != 0 || *end != '\0' || db > 100000)
+            return "expected a database number from 0 to 100000 after the /";
+    }
+    return NULL;
+}
+
+static int token_item(struct yp *y, void *obj, size_t idx)
+{
+    struct conf *c = obj;
+    const char *s, *msg;
+
+    (void)idx;
+    if (want_scalar(y, "expected a token string", &s) != 0)
+        return -1;
+    if ((msg = check_token(s)) != NULL)
+        return yfail(y, ev_line(y), "%s", msg);
+    if (c->nadmin_tokens == CONF_ADMIN_TOKENS_MAX)
+        return yfail(y, ev_line(y), "at most 64 tokens");
+    if (grow(&c->admin_tokens, c->nadmin_tokens, sizeof *c->admin_tokens) != 0 ||
+        (c->admin_tokens[c->nadmin_tokens] = xstrdup(s)) == NULL)
+        return yfail_oom(y);
+    c->nadmin_tokens++;
+    return yp_next(y);
+}
+
+static int f_admin_tokens(struct yp *y, void *obj, const struct field *f)
+{
+    (void)f;
+    return parse_list(y, obj, token_item, "tokens", "token");
+}
+
+#define F_AT_LINE(name, linefield, inner)                                                          \
+    static int name(struct yp *y, void *obj, const struct field *f)                                \
+    {                                                                                              \
+        ((struct conf *)obj)->linefield = ev_line(y);                                              \
+        return inner(y, obj, f);                                                                   \
+    }
+F_AT_LINE(f_node_id, node_id_line, f_string)
+F_AT_LINE(f_admin_listen, admin_listen_line, f_string)
+F_AT_LINE(f_redis_url, redis_url_line, f_string)
+#undef F_AT_LINE
+
+static const struct field node_fields[] = {
+    {"id", f_node_id, offsetof(struct conf, node_id), 0, 0, NULL, check_node_id},
+    {"pop", f_string, offsetof(struct conf, pop), 0, 0, NULL, check_pop},
+    {"state_dir", f_string, offsetof(struct conf, state_dir), 0, 0, NULL, check_state_dir},
+};
+static const struct map_spec node_map = {node_fields, ARRAY_LEN(node_fields)};
+
+static const struct field admin_tls_fields[] = {
+    {"cert", f_string, offsetof(struct conf, admin_tls_cert), 0, 0, NULL, check_file},
+    {"key", f_string, offsetof(struct conf, admin_tls_key), 0, 0, NULL, check_file},
+};
+static const struct map_spec admin_tls_map = {admin_tls_fields, ARRAY_LEN(admin_tls_fields)};
+
+static int f_admin_tls(struct yp *y, void *obj, const struct field *f)
+{
+    ((struct conf *)obj)->admin_tls_line = ev_line(y);
+    return f_map(y, obj, f);
+}
+
+static const struct field admin_fields[] = {
+    {"listen", f_admin_listen, offsetof(struct conf, admin_listen), 0, 0, NULL, check_listen},
+    {"tokens", f_admin_tokens, 0, 0, 0, NULL, NULL},
+    {"token_file", f_string, offsetof(struct conf, admin_token_file), 0, 0, NULL, check_file},
+    {"tls", f_admin_tls, 0, 0, 0, &admin_tls_map, NULL},
+};
+static const struct map_spec admin_map = {admin_fields, ARRAY_LEN(admin_fields)};
+
+static int sentinel_item(struct yp *y, void *obj, size_t idx)
+{
+    struct conf *c = obj;
+    const char *s, *msg;
+    char host[MAX_HOSTNAME + 1];
+    uint16_t port;
+
+    (void)idx;
+    if (want_scalar(y, "expected host:port", &s) != 0)
+        return -1;
+    if ((msg = check_listen(s)) != NULL)
+        return yfail(y, ev_line(y), "%s", msg);
+    if (conf_split_hostport(s, host, sizeof host, &port) != 0 || host[0] == '\0')
+        return yfail(y, ev_line(y), "expected host:port with a host");
+    if (c->nredis_sentinel_addrs == CONF_SENTINELS_MAX)
+        return yfail(y, ev_line(y), "at most 16 Sentinels");
+    if (grow(&c->redis_sentinel_addrs, c->nredis_sentinel_addrs,
+             sizeof *c->redis_sentinel_addrs) != 0 ||
+        (c->redis_sentinel_addrs[c->nredis_sentinel_addrs] = xstrdup(s)) == NULL)
+        return yfail_oom(y);
+    c->nredis_sentinel_addrs++;
+    return yp_next(y);
+}
+
+static int f_sentinel_addrs(struct yp *y, void *obj, const struct field *f)
+{
+    (void)f;
+    return parse_list(y, obj, sentinel_item, "Sentinel addresses (host:port)",
+                      "Sentinel address");
+}
+
+static const struct field sentinel_fields[] = {
+    {"master", f_string, offsetof(struct conf, redis_sentinel_master), 0, 0, NULL, check_name},
+    {"addrs", f_sentinel_addrs, 0, 0, 0, NULL, NULL},
+};
+static const struct map_spec sentinel_map = {sentinel_fields, ARRAY_LEN(sentinel_fields)};
+
+static int f_sentinel(struct yp *y, void *obj, const struct field *f)
+{
+    ((struct conf *)obj)->sentinel_line = ev_line(y);
+    return f_map(y, obj, f);
+}
+
+static const struct field redis_fields[] = {
+    {"url", f_redis_url, offsetof(struct conf, redis_url), 0, 0, NULL, check_redis_url},
+    {"username", f_string, offsetof(struct conf, redis_username), 0, 0, NULL, check_secret},
+    {"password", f_string, offsetof(struct conf, redis_password), 0, 0, NULL, check_secret},
+    {"stream_maxlen", f_count, offsetof(struct conf, redis_stream_maxlen), 100, 1000000000, NULL,
+     NULL},
+    {"sentinel", f_sentinel, 0, 0, 0, &sentinel_map, NULL},
+};
+static const struct map_spec redis_map = {redis_fields, ARRAY_LEN(redis_fields)};
+
+static int f_node(struct yp *y, void *obj, const struct field *f)
+{
+    ((struct conf *)obj)->node_line = ev_line(y);
+    return f_map(y, obj, f);
+}
+
+static int f_admin(struct yp *y, void *obj, const struct field *f)
+{
+    ((struct conf *)obj)->admin_line = ev_line(y);
+    return f_map(y, obj, f);
+}
+
+static int f_redis(struct yp *y, void *obj, const struct field *f)
+{
+    ((struct conf *)obj)->redis_line = ev_line(y);
+    return f_map(y, obj, f);
+}
+
 static const struct field root_fields[] = {
     {"listen", f_listen, 0, 0, 0, NULL, NULL},
     {"log", f_map, 0, 0, 0, &log_map, NULL},
@@ -1838,6 +2068,12 @@ static const struct field root_fields[] = {
     {"origins", f_origins, 0, 0, 0, NULL, NULL},
     {"distributions", f_dists, 0, 0, 0, NULL, NULL},
     {"workers", f_count, offsetof(struct conf, workers), 0, 1024, NULL, NULL},
+    {"node", f_node, 0, 0, 0, &node_map, NULL},
+    {"admin", f_admin, 0, 0, 0, &admin_map, NULL},
+    {"redis", f_redis, 0, 0, 0, &redis_map, NULL},
+    /* a node is gone after 4 missed heartbeats */
+    {"heartbeat", f_duration_ms, offsetof(struct conf, heartbeat_ms), 10, 60 * SEC_MS, NULL,
+     NULL},
 };
 static const struct map_spec root_map = {root_fields, ARRAY_LEN(root_fields)};
 
@@ -2765,6 +3001,94 @@ static int finish_dists(struct conf *c, struct dupent *onames, char *err)
     return 0;
 }
 
+int conf_admin_tls_load(const struct conf *c, struct conf_tls_material *m, char *err)
+{
+    struct conf_tls_cert e;
+    char why[CONF_ERR_MAX];
+    unsigned line;
+
+    CHECK_OBJ_NOTNULL(c, CONF_MAGIC);
+    memset(m, 0, sizeof *m);
+    line = c->admin_tls_line ? c->admin_tls_line : c->admin_line;
+    if (c->admin_tls_cert == NULL || c->admin_tls_key == NULL)
+        return fail(err, c->path, line, "admin.tls.%s: missing, expected a PEM %s file",
+                    c->admin_tls_cert == NULL ? "cert" : "key",
+                    c->admin_tls_cert == NULL ? "certificate" : "private key");
+    memset(&e, 0, sizeof e);
+    e.cert = c->admin_tls_cert;
+    e.key = c->admin_tls_key;
+    if (load_chain(&e, m, why, sizeof why) != 0) {
+        conf_tls_material_fini(m);
+        return fail(err, c->path, line, "admin.tls.cert: %s", why);
+    }
+    if (load_key(&e, m, why, sizeof why) != 0) {
+        conf_tls_material_fini(m);
+        return fail(err, c->path, line, "admin.tls.key: %s", why);
+    }
+    if (X509_check_private_key(m->leaf, m->key) != 1) {
+        ERR_clear_error();
+        conf_tls_material_fini(m);
+        return fail(err, c->path, line,
+                    "admin.tls.key: the key in %.200s does not match the certificate in %.200s",
+                    e.key, e.cert);
+    }
+    return 0;
+}
+
+/* node, admin, redis: also what the command line set (no line then) */
+static int finish_fleet(struct conf *c, char *err)
+{
+    const char *file = c->path, *msg;
+    struct conf_tls_material m;
+
+    if (c->node_id != NULL && (msg = check_node_id(c->node_id)) != NULL)
+        return fail(err, file, c->node_id_line, "node.id: %s", msg);
+    if (c->pop != NULL && (msg = check_pop(c->pop)) != NULL)
+        return fail(err, file, c->node_line, "node.pop: %s", msg);
+    if (c->admin_listen == NULL) {
+        if (c->nadmin_tokens > 0 || c->admin_token_file != NULL || c->admin_tls_cert != NULL ||
+            c->admin_tls_key != NULL)
+            return fail(err, file, c->admin_line,
+                        "admin.listen: missing, expected host:port (tokens and tls are for "
+                        "the admin listener)");
+    } else {
+        if ((msg = check_listen(c->admin_listen)) != NULL)
+            return fail(err, file, c->admin_listen_line, "admin.listen: %s", msg);
+        if (c->nadmin_tokens == 0 && c->admin_token_file == NULL)
+            return fail(err, file, c->admin_line ? c->admin_line : c->admin_listen_line,
+                        "admin.tokens: missing, expected tokens or a token_file (the admin API "
+                        "takes bearer tokens only)");
+        for (size_t i = 0; i < c->nlistens; i++)
+            if (c->listens[i].address != NULL &&
+                strcmp(c->listens[i].address, c->admin_listen) == 0)
+                return fail(err, file, c->admin_listen_line,
+                            "admin.listen: \"%s\" is already listen[%zu]", c->admin_listen, i);
+        if (c->admin_tls_cert != NULL || c->admin_tls_key != NULL) {
+            if (conf_admin_tls_load(c, &m, err) != 0)
+                return -1;
+            conf_tls_material_fini(&m);
+        }
+    }
+    if (c->redis_url != NULL && (msg = check_redis_url(c->redis_url)) != NULL)
+        return fail(err, file, c->redis_url_line, "redis.url: %s", msg);
+    if (c->redis_sentinel_master != NULL || c->nredis_sentinel_addrs > 0) {
+        if (c->redis_sentinel_master == NULL)
+            return fail(err, file, c->sentinel_line,
+                        "redis.sentinel.master: missing, expected the master's name");
+        if (c->nredis_sentinel_addrs == 0)
+            return fail(err, file, c->sentinel_line,
+                        "redis.sentinel.addrs: missing, expected Sentinel host:port addresses");
+        if (c->redis_url != NULL)
+            return fail(err, file, c->redis_url_line ? c->redis_url_line : c->sentinel_line,
+                        "redis.url: give url or sentinel, not both (credentials go under "
+                        "username and password)");
+    } else if (c->redis_url == NULL && c->redis_line != 0) {
+        return fail(err, file, c->redis_line,
+                    "redis.url: missing, expected redis://HOST:PORT or a sentinel mapping");
+    }
+    return 0;
+}
+
 int conf_finish(struct conf *c, char *err)
 {
     struct dupent *onames = NULL, first, again;
@@ -2798,6 +3122,8 @@ int conf_finish(struct conf *c, char *err)
     if (c->disk_path == NULL && c->disk_opt_line != 0)
         return fail(err, c->path, c->disk_opt_line, "cache.%s: needs cache.disk_path",
                     c->disk_opt_key);
+    if (finish_fleet(c, err) != 0)
+        return -1;
     /* An object larger than the whole cache could never stay in it. */
     if (c->max_object_bytes > c->memory_cache_bytes)
         c->max_object_bytes = c->memory_cache_bytes;

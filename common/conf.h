@@ -23,6 +23,10 @@
 #include <stdint.h>
 
 #define CONF_ERR_MAX 512
+#define CONF_ADMIN_TOKENS_MAX 64   /* admin tokens, from the config and the token file */
+#define CONF_ADMIN_TOKEN_MAX 512   /* bytes of one token */
+#define CONF_SENTINELS_MAX 16      /* redis.sentinel.addrs */
+#define CONF_NODE_ID_MAX 100       /* bytes of node.id */
 #define CONF_MAX_FILE_BYTES (1024 * 1024)
 
 enum conf_addressing {
@@ -222,6 +226,14 @@ struct conf {
     char *redis_password;  /* overrides the URL's */
     unsigned redis_stream_maxlen; /* stream cap (XADD MAXLEN ~); default 100000 */
     unsigned heartbeat_ms; /* node heartbeat; a node is gone after 4 missed; default 250 */
+    char *admin_tls_cert;  /* admin.tls: PEM certificate chain; NULL: cleartext admin API */
+    char *admin_tls_key;   /* its PEM private key, unencrypted */
+    char *redis_sentinel_master; /* Sentinel master name; NULL: redis_url names the server */
+    char **redis_sentinel_addrs; /* "host:port" of each Sentinel */
+    size_t nredis_sentinel_addrs;
+    /* source lines of the fleet sections, for messages; 0 when not from a file */
+    unsigned node_line, node_id_line, admin_line, admin_listen_line, admin_tls_line, redis_line,
+        redis_url_line, sentinel_line;
 };
 
 struct conf *conf_new(void);
@@ -280,6 +292,9 @@ struct conf_tls_material {
 int conf_tls_cert_load(const struct conf *c, size_t listen_idx, size_t cert_idx,
                        struct conf_tls_material *m, char *err);
 void conf_tls_material_fini(struct conf_tls_material *m);
+/* The same for admin.tls (no chain check beyond the key matching the
+ * leaf, no OCSP): "FILE:LINE: admin.tls.key: ..." when a file is wrong. */
+int conf_admin_tls_load(const struct conf *c, struct conf_tls_material *m, char *err);
 /* The ticket_key_file of a listener: *keys gets n * CONF_TICKET_KEY_LEN
  * bytes (malloc'd; the caller wipes and frees them). */
 int conf_tls_ticket_keys_load(const struct conf *c, size_t listen_idx, unsigned char **keys,

@@ -17,14 +17,16 @@
 
 #include <stddef.h>
 
+#include "conf.h"
+
 struct server;
 struct fleet;
 struct admin;
 
 #define ADMIN_MAX_BODY (256 * 1024)
 #define ADMIN_MAX_HEADERS_SIZE 16384
-#define ADMIN_MAX_TOKENS 64
-#define ADMIN_TOKEN_MAX 512
+#define ADMIN_MAX_TOKENS CONF_ADMIN_TOKENS_MAX
+#define ADMIN_TOKEN_MAX CONF_ADMIN_TOKEN_MAX
 
 struct admin *admin_new(struct server *s, struct fleet *f, char *err, size_t errlen);
 void admin_free(struct admin *a);

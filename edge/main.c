@@ -367,12 +367,22 @@ int main(int argc, char **argv)
             conf_free(c);
             return 1;
         }
+        /* The command line wins over the file: applied before the load
+         * too, so that the file's checks see what the command line adds
+         * (--admin-token-file for a file's admin.listen), and again after
+         * it, over the file's values; then checked once more. */
+        if (apply_overrides(c, &ov) < 0) {
+            conf_free(c);
+            return 1;
+        }
         if (conf_load_file(c, config, err) < 0) {
             fprintf(stderr, "%s\n", err);
             conf_free(c);
             return 1;
         }
-        if (apply_overrides(c, &ov) < 0) {
+        if (apply_overrides(c, &ov) < 0 || conf_finish(c, err) < 0) {
+            if (err[0])
+                fprintf(stderr, "%s\n", err);
             conf_free(c);
             return 1;
         }

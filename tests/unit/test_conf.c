@@ -512,6 +512,97 @@ START_TEST(block_keys)
 }
 END_TEST
 
+START_TEST(fleet_keys)
+{
+    struct conf *c = load_ok(L O D);
+
+    /* defaults: no admin API, no Redis, memory only */
+    ck_assert_ptr_null(c->node_id);
+    ck_assert_ptr_null(c->state_dir);
+    ck_assert_ptr_null(c->admin_listen);
+    ck_assert_uint_eq(c->nadmin_tokens, 0);
+    ck_assert_ptr_null(c->redis_url);
+    ck_assert_ptr_null(c->redis_sentinel_master);
+    ck_assert_uint_eq(c->redis_stream_maxlen, 100000);
+    ck_assert_uint_eq(c->heartbeat_ms, 250);
+    conf_free(c);
+    c = load_ok(L O D "node:\n  id: edge-fra1.a\n  pop: \"fra1 (eu-central)\"\n"
+                      "  state_dir: /var/lib/s3edge\n"
+                      "admin:\n  listen: 127.0.0.1:9090\n  tokens: [t0k3n-one, \"t0k3n:two\"]\n"
+                      "  token_file: /etc/s3edge/tokens\n"
+                      "redis:\n  url: redis://edge:s3cret@[::1]:6380/3\n  username: acl-user\n"
+                      "  password: pw\n  stream_maxlen: 5000\n"
+                      "heartbeat: 100ms\n");
+    ck_assert_str_eq(c->node_id, "edge-fra1.a");
+    ck_assert_str_eq(c->pop, "fra1 (eu-central)");
+    ck_assert_str_eq(c->state_dir, "/var/lib/s3edge");
+    ck_assert_str_eq(c->admin_listen, "127.0.0.1:9090");
+    ck_assert_uint_eq(c->nadmin_tokens, 2);
+    ck_assert_str_eq(c->admin_tokens[0], "t0k3n-one");
+    ck_assert_str_eq(c->admin_tokens[1], "t0k3n:two");
+    ck_assert_str_eq(c->admin_token_file, "/etc/s3edge/tokens");
+    ck_assert_str_eq(c->redis_url, "redis://edge:s3cret@[::1]:6380/3");
+    ck_assert_str_eq(c->redis_username, "acl-user");
+    ck_assert_str_eq(c->redis_password, "pw");
+    ck_assert_uint_eq(c->redis_stream_maxlen, 5000);
+    ck_assert_uint_eq(c->heartbeat_ms, 100);
+    conf_free(c);
+    c = load_ok(L O D "redis:\n  sentinel:\n    master: mymaster\n"
+                      "    addrs: [\"127.0.0.1:26379\", \"[::1]:26380\", \"s.example:26381\"]\n"
+                      "  password: pw\n");
+    ck_assert_ptr_null(c->redis_url);
+    ck_assert_str_eq(c->redis_sentinel_master, "mymaster");
+    ck_assert_uint_eq(c->nredis_sentinel_addrs, 3);
+    ck_assert_str_eq(c->redis_sentinel_addrs[1], "[::1]:26380");
+    ck_assert_str_eq(c->redis_sentinel_addrs[2], "s.example:26381");
+    conf_free(c);
+}
+END_TEST
+
+START_TEST(fleet_command_line)
+{
+    /* values the command line sets are checked by conf_finish too */
+    struct conf *c = conf_new();
+
+    ck_assert_int_eq(conf_add_listen(c, "127.0.0.1:8080", err), 0);
+    ck_assert_int_eq(conf_add_origin_url(c, "http://127.0.0.1:9000/b", err), 0);
+    c->node_id = strdup("bad node");
+    ck_assert_int_eq(conf_finish(c, err), -1);
+    ck_assert_str_eq(err, "node.id: expected a name of 1-100 letters, digits, '.', '-' or '_'");
+    free(c->node_id);
+    c->node_id = strdup("ok");
+    c->admin_listen = strdup("127.0.0.1:9090");
+    ck_assert_int_eq(conf_finish(c, err), -1);
+    ck_assert_str_eq(err, "admin.tokens: missing, expected tokens or a token_file (the admin "
+                          "API takes bearer tokens only)");
+    c->admin_token_file = strdup("tokens");
+    c->redis_url = strdup("http://127.0.0.1:6379");
+    ck_assert_int_eq(conf_finish(c, err), -1);
+    ck_assert_str_eq(err, "redis.url: expected redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]");
+    free(c->redis_url);
+    c->redis_url = strdup("redis://127.0.0.1");
+    ck_assert_msg(conf_finish(c, err) == 0, "%s", err);
+    conf_free(c);
+}
+END_TEST
+
+START_TEST(admin_tls_keys)
+{
+    struct conf_tls_material m;
+    struct conf *c = load_ok(L O D "admin:\n  listen: 127.0.0.1:9090\n  tokens: [t]\n"
+                                   "  tls: {cert: a-chain.crt, key: a.key}\n");
+
+    ck_assert_str_eq(c->admin_tls_cert, "a-chain.crt");
+    ck_assert_str_eq(c->admin_tls_key, "a.key");
+    ck_assert_int_eq(conf_admin_tls_load(c, &m, err), 0);
+    ck_assert_ptr_nonnull(m.leaf);
+    ck_assert_ptr_nonnull(m.key);
+    ck_assert_int_eq(sk_X509_num(m.chain), 1);
+    conf_tls_material_fini(&m);
+    conf_free(c);
+}
+END_TEST
+
 START_TEST(virtual_with_bucket_and_port)
 {
     struct conf *c = load_ok(L "origins:\n- name: o\n  endpoint: http://s3.local:9000\n"
@@ -1303,6 +1394,90 @@ static const struct bad_case {
     {T "    ktls: maybe\n", "x.yaml:7: listen[0].tls.ktls: expected auto, on or off"},
     {T "- address: 127.0.0.1:8443\n" O D,
      "x.yaml:7: listen[1]: \"127.0.0.1:8443\" is already listed"},
+    /* node, admin, redis, heartbeat */
+    {L O D "node: [a]\n", "x.yaml:9: node: expected a mapping of keys"},
+    {L O D "node:\n  name: a\n", "x.yaml:10: node.name: unknown key"},
+    {L O D "node:\n  id: \"a b\"\n",
+     "x.yaml:10: node.id: expected a name of 1-100 letters, digits, '.', '-' or '_'"},
+    {L O D "node:\n  id: \"\"\n",
+     "x.yaml:10: node.id: expected a name of 1-100 letters, digits, '.', '-' or '_'"},
+    {L O D "node:\n  pop: \"a\\tb\"\n",
+     "x.yaml:10: node.pop: expected a label of at most 64 visible ASCII characters"},
+    {L O D "node:\n  state_dir: \"\"\n", "x.yaml:10: node.state_dir: expected a directory path"},
+    {L O D "node:\n  state_dir: [x]\n", "x.yaml:10: node.state_dir: expected a string"},
+    {L O D "admin:\n  listen: 127.0.0.1\n",
+     "x.yaml:10: admin.listen: expected host:port, [IPv6]:port or :port"},
+    {L O D "admin:\n  listen: 127.0.0.1:0\n",
+     "x.yaml:10: admin.listen: expected host:port with a port from 1 to 65535"},
+    {L O D "admin:\n  listen: 127.0.0.1:9090\n",
+     "x.yaml:10: admin.tokens: missing, expected tokens or a token_file (the admin API takes "
+     "bearer tokens only)"},
+    {L O D "admin:\n  tokens: [abc]\n",
+     "x.yaml:10: admin.listen: missing, expected host:port (tokens and tls are for the admin "
+     "listener)"},
+    {L O D "admin:\n  listen: 127.0.0.1:8080\n  tokens: [abc]\n",
+     "x.yaml:10: admin.listen: \"127.0.0.1:8080\" is already listen[0]"},
+    {L O D "admin:\n  listen: :9090\n  tokens: []\n", "x.yaml:11: admin.tokens: expected at "
+                                                      "least one token"},
+    {L O D "admin:\n  listen: :9090\n  tokens: abc\n",
+     "x.yaml:11: admin.tokens: expected a list of tokens"},
+    {L O D "admin:\n  listen: :9090\n  tokens: [\"a b\"]\n",
+     "x.yaml:11: admin.tokens[0]: expected a token of 1-512 visible ASCII characters"},
+    {L O D "admin:\n  listen: :9090\n  tokens: [\"\"]\n",
+     "x.yaml:11: admin.tokens[0]: expected a token of 1-512 visible ASCII characters"},
+    {L O D "admin:\n  listen: :9090\n  tokens: [[a]]\n",
+     "x.yaml:11: admin.tokens[0]: expected a token string"},
+    {L O D "admin:\n  listen: :9090\n  token_file: \"\"\n",
+     "x.yaml:11: admin.token_file: expected a file path"},
+    {L O D "admin:\n  listen: :9090\n  tokens: [a]\n  tls: {cert: a.crt}\n",
+     "x.yaml:12: admin.tls.key: missing, expected a PEM private key file"},
+    {L O D "admin:\n  listen: :9090\n  tokens: [a]\n  tls: {key: a.key}\n",
+     "x.yaml:12: admin.tls.cert: missing, expected a PEM certificate file"},
+    {L O D "admin:\n  listen: :9090\n  tokens: [a]\n  tls: {cert: a.crt, key: b.key}\n",
+     "x.yaml:12: admin.tls.key: the key in b.key does not match the certificate in a.crt"},
+    {L O D "admin:\n  listen: :9090\n  tokens: [a]\n  tls: {cert: junk.pem, key: a.key}\n",
+     "x.yaml:12: admin.tls.cert: expected a PEM certificate in junk.pem"},
+    {L O D "admin:\n  listen: :9090\n  tokens: [a]\n  tls: {cert: a.crt, key: nosuch.key}\n",
+     "x.yaml:12: admin.tls.key: cannot read nosuch.key: No such file or directory"},
+    {L O D "admin:\n  listen: :9090\n  tokens: [a]\n  tls: {cert: a.crt, key: a.key, x: 1}\n",
+     "x.yaml:12: admin.tls.x: unknown key"},
+    {L O D "redis: {}\n",
+     "x.yaml:9: redis.url: missing, expected redis://HOST:PORT or a sentinel mapping"},
+    {L O D "redis:\n  url: 127.0.0.1:6379\n",
+     "x.yaml:10: redis.url: expected redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]"},
+    {L O D "redis:\n  url: redis://\n",
+     "x.yaml:10: redis.url: expected redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]"},
+    {L O D "redis:\n  url: redis://h:99999\n",
+     "x.yaml:10: redis.url: expected redis://HOST:PORT with a port from 1 to 65535"},
+    {L O D "redis:\n  url: redis://h:6379/x\n",
+     "x.yaml:10: redis.url: expected a database number from 0 to 100000 after the /"},
+    {L O D "redis:\n  url: \"redis://h :6379\"\n",
+     "x.yaml:10: redis.url: expected redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]"},
+    {L O D "redis:\n  url: redis://h\n  password: \"\"\n",
+     "x.yaml:11: redis.password: expected a non-empty string of visible ASCII characters"},
+    {L O D "redis:\n  url: redis://h\n  username: \"a b\"\n",
+     "x.yaml:11: redis.username: expected a non-empty string of visible ASCII characters"},
+    {L O D "redis:\n  url: redis://h\n  stream_maxlen: 10\n",
+     "x.yaml:11: redis.stream_maxlen: expected a number from 100 to 1000000000"},
+    {L O D "redis:\n  sentinel: {master: m}\n",
+     "x.yaml:10: redis.sentinel.addrs: missing, expected Sentinel host:port addresses"},
+    {L O D "redis:\n  sentinel: {addrs: [\"h:1\"]}\n",
+     "x.yaml:10: redis.sentinel.master: missing, expected the master's name"},
+    {L O D "redis:\n  sentinel: {master: \"a b\", addrs: [\"h:1\"]}\n",
+     "x.yaml:10: redis.sentinel.master: expected a name of 1-64 letters, digits, '.', '-' or "
+     "'_'"},
+    {L O D "redis:\n  sentinel: {master: m, addrs: []}\n",
+     "x.yaml:10: redis.sentinel.addrs: expected at least one Sentinel address"},
+    {L O D "redis:\n  sentinel: {master: m, addrs: [\"h\"]}\n",
+     "x.yaml:10: redis.sentinel.addrs[0]: expected host:port, [IPv6]:port or :port"},
+    {L O D "redis:\n  sentinel: {master: m, addrs: [\":26379\"]}\n",
+     "x.yaml:10: redis.sentinel.addrs[0]: expected host:port with a host"},
+    {L O D "redis:\n  url: redis://h\n  sentinel: {master: m, addrs: [\"h:1\"]}\n",
+     "x.yaml:10: redis.url: give url or sentinel, not both (credentials go under username "
+     "and password)"},
+    {L O D "heartbeat: 5ms\n", "x.yaml:9: heartbeat: expected a duration from 10ms to 1m"},
+    {L O D "heartbeat: 2m\n", "x.yaml:9: heartbeat: expected a duration from 10ms to 1m"},
+    {L O D "heartbeat: soon\n", "x.yaml:9: heartbeat: expected a duration like 30s"},
 };
 
 START_TEST(bad_config)
@@ -1801,7 +1976,10 @@ static const char full_yaml[] =
     "  key_prefix: y/\n"
     "- name: two\n"
     "  hosts: [g.example]\n"
-    "  origin: b\n";
+    "  origin: b\n"
+    "node: {id: n1, pop: p, state_dir: /var/lib/s3edge}\n"
+    "admin: {listen: \"127.0.0.1:9091\", tokens: [t1, t2], token_file: tf}\n"
+    "redis: {sentinel: {master: m, addrs: [\"h:1\", \"h:2\"]}, username: u, password: p}\n";
 
 START_TEST(alloc_failures)
 {
@@ -1891,6 +2069,8 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, disk_cache_keys);
     tcase_add_test(tc, block_keys);
     tcase_add_test(tc, virtual_with_bucket_and_port);
+    tcase_add_test(tc, fleet_keys);
+    tcase_add_test(tc, fleet_command_line);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("tls");
@@ -1900,6 +2080,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, tls_default_lists_valid);
     tcase_add_test(tc, tls_command_line);
     tcase_add_test(tc, tls_shipped_example);
+    tcase_add_test(tc, admin_tls_keys);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
