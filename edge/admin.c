@@ -270,7 +270,7 @@ static char *stats_json(struct admin *a)
     }
     json_t *j = json_pack(
         "{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
-        " s:o, s:{s:I}}",
+        " s:o, s:{s:I, s:I}}",
         "traffic", "connections_accepted", (json_int_t)s->stats.conns_accepted,
         "connections_open", (json_int_t)s->nconns, "requests", (json_int_t)s->stats.requests,
         "hits", (json_int_t)s->stats.hits, "misses", (json_int_t)s->stats.misses, "passes",
@@ -279,7 +279,8 @@ static char *stats_json(struct admin *a)
         (json_int_t)cs.bytes, "budget", (json_int_t)cs.budget, "hits", (json_int_t)cs.hits,
         "misses", (json_int_t)cs.misses, "inserts", (json_int_t)cs.inserts, "evictions",
         (json_int_t)cs.evictions, "origins", origins, "purge", "rules",
-        (json_int_t)fleet_rule_count(a->fleet));
+        (json_int_t)fleet_rule_count(a->fleet), "removed",
+        (json_int_t)fleet_removed_count(a->fleet));
     char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return out;

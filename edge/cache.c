@@ -1137,3 +1137,20 @@ void cache_get_stats(const struct cache *c, struct cache_stats *out)
     CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
     *out = c->st;
 }
+
+/* Out of the index at once (a hard purge of an exact path): the index's
+ * reference is dropped; readers holding the object finish their
+ * responses. true when key was there. */
+bool cache_remove(struct cache *c, const char *key, size_t key_len)
+{
+    struct obj *o;
+
+    CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
+    o = index_find(c, key, key_len, key_hash(c, key, key_len));
+    if (o == NULL)
+        return false;
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    AN(o->in_index);
+    index_unlink(c, o);
+    return true;
+}

@@ -328,4 +328,9 @@ void cache_get_stats(const struct cache *c, struct cache_stats *out);
  * freshness checked). */
 bool cache_contains(struct cache *c, const char *key, size_t key_len);
 
+/* Drop key from the index at once, as if evicted (objects, bytes), but
+ * not counted as an eviction: a hard purge of an exact path. Readers that
+ * hold the object finish their responses. true when it was there. */
+bool cache_remove(struct cache *c, const char *key, size_t key_len);
+
 #endif

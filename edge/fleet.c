@@ -114,6 +114,7 @@ struct fleet {
     struct view_node view[VIEW_MAX];
     size_t nview;
     bool view_valid;
+    uint64_t removed;    /* objects taken out of the memory index by exact hard purges */
 };
 
 /* ---- small helpers ---- */
@@ -193,6 +194,37 @@ static int write_file(const char *path, const char *data, size_t len)
 
 /* ---- the rule set ---- */
 
+/*
+ * A hard purge of an exact path also takes the object out of the memory
+ * index at once, in every distribution that serves the path: the cache
+ * key is the distribution's name and the S3 key (fleet_filter's mapping
+ * in reverse). Objects cached under a query string (query_string: all or
+ * allow) have keys of their own; the rule alone makes them misses.
+ */
+static void remove_exact(struct fleet *f, const char *path, size_t n)
+{
+    char ckey[PURGE_PATTERN_MAX + 512];
+    const struct conf *c = f->conf;
+
+    if (f->srv->cache == NULL)
+        return;
+    for (size_t i = 0; i < c->ndists; i++) {
+        const struct conf_distribution *d = &c->dists[i];
+        const char *kp = d->key_prefix != NULL ? d->key_prefix : "";
+        size_t pp = strlen(d->path_prefix);
+        while (pp > 0 && d->path_prefix[pp - 1] == '/')
+            pp--;
+        if (n <= pp + 1 || memcmp(path, d->path_prefix, pp) != 0 || path[pp] != '/')
+            continue;
+        int kl = snprintf(ckey, sizeof(ckey), "%s\n%s%.*s", d->name, kp, (int)(n - pp - 1),
+                          path + pp + 1);
+        if (kl < 0 || (size_t)kl >= sizeof(ckey))
+            continue;
+        if (cache_remove(f->srv->cache, ckey, (size_t)kl))
+            f->removed++;
+    }
+}
+
 static int apply_body(struct fleet *f, json_t *body)
 {
     json_t *paths = json_object_get(body, "paths"), *tags = json_object_get(body, "tags");
@@ -211,6 +243,8 @@ static int apply_body(struct fleet *f, json_t *body)
             r = purge_add(f->rules, PURGE_PREFIX, s, n - 1, soft, stamp);
         else
             r = purge_add(f->rules, PURGE_EXACT, s, n, soft, stamp);
+        if (!soft && (n == 0 || s[n - 1] != '*'))
+            remove_exact(f, s, n);
         if (r < 0 && rc == 0)
             rc = r;
     }
@@ -1234,4 +1268,10 @@ size_t fleet_rule_count(const struct fleet *f)
 {
     CHECK_OBJ_NOTNULL(f, FLEET_MAGIC);
     return purge_count(f->rules);
+}
+
+uint64_t fleet_removed_count(const struct fleet *f)
+{
+    CHECK_OBJ_NOTNULL(f, FLEET_MAGIC);
+    return f->removed;
 }

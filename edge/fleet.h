@@ -64,5 +64,7 @@ char *fleet_list_json(struct fleet *f);
 char *fleet_nodes_json(struct fleet *f);
 bool fleet_ready(const struct fleet *f);
 size_t fleet_rule_count(const struct fleet *f);
+/* Objects exact hard purges took out of the memory index. */
+uint64_t fleet_removed_count(const struct fleet *f);
 
 #endif
