@@ -101,14 +101,16 @@ def test_startup_refuses_bad_admin_settings(edge, fault, tmp_path):
     empty.write_text("# no token here\n\n")
     base = ["--origin", fault.origin_url(), "--anonymous"]
     for extra, words in (
-            (["--admin-listen", "127.0.0.1:%d" % harness.free_port()], "no token"),
+            (["--admin-listen", "127.0.0.1:%d" % harness.free_port()],
+             "admin.tokens: missing"),
             (["--admin-listen", "127.0.0.1:%d" % harness.free_port(),
               "--admin-token-file", empty], "no token"),
             (["--admin-listen", "127.0.0.1:%d" % harness.free_port(),
               "--admin-token-file", tmp_path / "missing"], "cannot open"),
-            (["--admin-listen", "nonsense", "--admin-token-file", empty], "token"),
+            (["--admin-listen", "nonsense", "--admin-token-file", empty],
+             "admin.listen: expected host:port"),
             (["--redis", "http://127.0.0.1:1"], "expected redis://"),
-            (["--redis", "redis://127.0.0.1:99999"], "bad port"),
+            (["--redis", "redis://127.0.0.1:99999"], "port from 1 to 65535"),
             (["--state-dir", tmp_path / "no" / "such" / "dir"], "purge.rules")):
         try:
             e = edge(base + [str(x) for x in extra], env={})
