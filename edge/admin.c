@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -30,12 +31,22 @@
 
 #include "cache.h"
 #include "conf.h"
+#include "err.h"
 #include "fleet.h"
 #include "log.h"
 #include "origin.h"
 #include "purge.h"
 #include "server.h"
 #include "vas.h"
+
+/* A status request waiting for Redis (fleet_inv_lookup). */
+struct pending {
+    unsigned magic;
+#define PENDING_MAGIC 0x70656e64U
+    struct admin *a;             /* NULL once the admin API is gone */
+    struct evhttp_request *req;  /* NULL once it cannot be answered */
+    TAILQ_ENTRY(pending) link;
+};
 
 struct admin {
     unsigned magic;
@@ -45,6 +56,7 @@ struct admin {
     struct evhttp *http;
     unsigned char (*digests)[SHA256_DIGEST_LENGTH];
     size_t ntokens;
+    TAILQ_HEAD(, pending) pendings;
 };
 
 static void reply(struct evhttp_request *req, int code, const char *reason, const char *json)
@@ -286,6 +298,66 @@ static char *stats_json(struct admin *a)
     return out;
 }
 
+/* ---- GET /v1/invalidations/ID ---- */
+
+static void lookup_done(void *arg, char *doc, int status)
+{
+    struct pending *p = arg;
+
+    CHECK_OBJ_NOTNULL(p, PENDING_MAGIC);
+    if (p->a != NULL)
+        TAILQ_REMOVE(&p->a->pendings, p, link);
+    if (p->req != NULL) {
+        if (status == 200)
+            reply(p->req, 200, "OK", doc);
+        else if (status == 404)
+            reply_error(p->req, 404, "Not Found", "no such invalidation");
+        else if (status == 503)
+            reply_error(p->req, 503, "Service Unavailable",
+                        "not known to this node, and Redis did not answer");
+        else
+            reply_error(p->req, 500, "Internal Server Error", "out of memory");
+    }
+    free(doc);
+    p->magic = 0;
+    free(p);
+}
+
+/* Known here (accepted or applied): at once; else from Redis' index. */
+static void get_invalidation(struct admin *a, struct evhttp_request *req, const char *id)
+{
+    struct pending *p;
+    bool found;
+    char *doc = fleet_inv_json(a->fleet, id, &found);
+    int rc;
+
+    if (found) {
+        reply_owned(req, 200, "OK", doc);
+        return;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        reply_error(req, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    p->magic = PENDING_MAGIC;
+    p->a = a;
+    p->req = req;
+    TAILQ_INSERT_TAIL(&a->pendings, p, link);
+    rc = fleet_inv_lookup(a->fleet, id, lookup_done, p);
+    if (rc == 0)
+        return; /* answered by lookup_done */
+    TAILQ_REMOVE(&a->pendings, p, link);
+    free(p);
+    if (rc == EDGE_EIO)
+        reply_error(req, 503, "Service Unavailable",
+                    "not known to this node, and Redis is not connected");
+    else if (rc == EDGE_ENOMEM)
+        reply_error(req, 500, "Internal Server Error", "out of memory");
+    else
+        reply_error(req, 404, "Not Found", "no such invalidation");
+}
+
 /* ---- routing ---- */
 
 static void handle(struct evhttp_request *req, void *arg)
@@ -336,12 +408,7 @@ static void handle(struct evhttp_request *req, void *arg)
         return;
     }
     if (strncmp(path, "/v1/invalidations/", 18) == 0) {
-        bool found;
-        char *doc = fleet_inv_json(a->fleet, path + 18, &found);
-        if (!found)
-            reply_error(req, 404, "Not Found", "no such invalidation");
-        else
-            reply_owned(req, 200, "OK", doc);
+        get_invalidation(a, req, path + 18);
     } else if (strcmp(path, "/v1/nodes") == 0) {
         reply_owned(req, 200, "OK", fleet_nodes_json(a->fleet));
     } else if (strcmp(path, "/v1/stats") == 0) {
@@ -415,6 +482,7 @@ struct admin *admin_new(struct server *s, struct fleet *f, char *err, size_t err
         return NULL;
     }
     a->magic = ADMIN_MAGIC;
+    TAILQ_INIT(&a->pendings);
     a->srv = s;
     a->fleet = f;
     a->digests = calloc(ADMIN_MAX_TOKENS, sizeof(*a->digests));
@@ -452,9 +520,18 @@ fail:
 
 void admin_free(struct admin *a)
 {
+    struct pending *p;
+
     if (a == NULL)
         return;
     CHECK_OBJ_NOTNULL(a, ADMIN_MAGIC);
+    /* status requests still waiting for Redis: evhttp_free frees their
+     * requests; the lookups end when the Redis links go (fleet_stop) */
+    while ((p = TAILQ_FIRST(&a->pendings)) != NULL) {
+        TAILQ_REMOVE(&a->pendings, p, link);
+        p->a = NULL;
+        p->req = NULL;
+    }
     if (a->http)
         evhttp_free(a->http);
     if (a->digests)

@@ -46,6 +46,10 @@
 #define KEY_STREAM "s3edge:purges"
 #define KEY_NODES "s3edge:nodes"
 #define KEY_NODE "s3edge:node:"
+/* s3edge:inv:ID -> {sid, node, created, body}: any node answers the
+ * status of an invalidation it has not applied (yet) from there */
+#define KEY_INV "s3edge:inv:"
+#define INV_INDEX_TTL_MS (7 * 86400 * 1000LL)
 #define READ_COUNT 500
 #define READ_BLOCK_MS 2000
 #define BACKOFF_MIN_MS 100
@@ -99,7 +103,9 @@ struct fleet {
     char node[128];
     struct inv_list invs; /* newest last */
     size_t ninvs;
-    char *pending_path, *sid_path;
+    char *pending_path, *sid_path, *recent_path;
+    FILE *recent;        /* STATE_DIR/invalidations, appended to */
+    size_t recent_lines;
     /* redis */
     bool redis;
     char *host, *user, *pass;
@@ -275,6 +281,8 @@ static struct inv *inv_find(struct fleet *f, const char *id)
     return NULL;
 }
 
+static void recent_save(struct fleet *f, const struct inv *v);
+
 /* Remember an invalidation; the oldest pushed ones go past FLEET_RECENT. */
 static void inv_record(struct fleet *f, struct inv *v)
 {
@@ -335,7 +343,7 @@ static void pending_load(struct fleet *f)
         const char *body = json_string_value(json_object_get(o, "body"));
         struct inv *v;
         if (id == NULL || body == NULL || strlen(id) >= sizeof(v->id) ||
-            (v = calloc(1, sizeof(*v))) == NULL) {
+            inv_find(f, id) != NULL || (v = calloc(1, sizeof(*v))) == NULL) {
             json_decref(o);
             continue;
         }
@@ -351,6 +359,7 @@ static void pending_load(struct fleet *f)
         }
         /* its rules are in the journal already */
         inv_record(f, v);
+        recent_save(f, v);
     }
     fclose(fp);
 }
@@ -379,6 +388,133 @@ static void sid_load(struct fleet *f)
             f->has_applied = true;
     }
     fclose(fp);
+}
+
+/*
+ * The recent invalidations survive a restart: STATE_DIR/invalidations
+ * holds one JSON document a line, appended when one is recorded and when
+ * it reaches the stream (the later line of an id wins); rewritten with
+ * the recent ones alone when it holds many more lines than that.
+ */
+static json_t *inv_to_json(const struct inv *v)
+{
+    char sid[64] = "";
+
+    if (v->pushed)
+        sid_fmt(v->sid, sid, sizeof(sid));
+    return json_pack("{s:s, s:s, s:I, s:b, s:b, s:b, s:s, s:s}", "id", v->id, "node", v->node,
+                     "created", (json_int_t)v->created_ms, "local", v->local, "global",
+                     v->global, "pushed", v->pushed, "sid", sid, "body", v->body);
+}
+
+static int recent_line(FILE *fp, const struct inv *v)
+{
+    json_t *j = inv_to_json(v);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    int rc = s != NULL && fprintf(fp, "%s\n", s) > 0 ? 0 : EDGE_EIO;
+
+    free(s);
+    json_decref(j);
+    return rc;
+}
+
+static void recent_compact(struct fleet *f)
+{
+    char tmp[4096];
+    struct inv *v;
+    FILE *fp;
+    int rc = 0;
+
+    if (f->recent_path == NULL)
+        return;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", f->recent_path);
+    fp = fopen(tmp, "we");
+    if (fp == NULL) {
+        LOG_E("fleet: cannot write %s: %s", tmp, strerror(errno));
+        return;
+    }
+    TAILQ_FOREACH(v, &f->invs, link)
+        if (rc == 0)
+            rc = recent_line(fp, v);
+    if (rc == 0 && (fflush(fp) != 0 || fdatasync(fileno(fp)) != 0))
+        rc = EDGE_EIO;
+    if (fclose(fp) != 0)
+        rc = EDGE_EIO;
+    if (rc == 0 && rename(tmp, f->recent_path) != 0)
+        rc = EDGE_EIO;
+    if (rc != 0) {
+        LOG_E("fleet: cannot rewrite %s: %s", f->recent_path, strerror(errno));
+        unlink(tmp);
+        return;
+    }
+    if (f->recent != NULL)
+        fclose(f->recent);
+    f->recent = fopen(f->recent_path, "ae");
+    f->recent_lines = f->ninvs;
+    if (f->recent == NULL)
+        LOG_E("fleet: cannot open %s: %s", f->recent_path, strerror(errno));
+}
+
+static void recent_save(struct fleet *f, const struct inv *v)
+{
+    if (f->recent == NULL)
+        return;
+    if (recent_line(f->recent, v) < 0 || fflush(f->recent) != 0 ||
+        fdatasync(fileno(f->recent)) != 0)
+        LOG_E("fleet: cannot write %s: %s", f->recent_path, strerror(errno));
+    if (++f->recent_lines > 2 * FLEET_RECENT + 100)
+        recent_compact(f);
+}
+
+static void recent_load(struct fleet *f)
+{
+    FILE *fp;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+
+    if (f->recent_path == NULL)
+        return;
+    fp = fopen(f->recent_path, "re");
+    if (fp != NULL) {
+        while ((n = getline(&line, &cap, fp)) > 0) {
+            json_t *o = json_loadb(line, (size_t)n, 0, NULL);
+            const char *id = json_string_value(json_object_get(o, "id"));
+            const char *node = json_string_value(json_object_get(o, "node"));
+            const char *sid = json_string_value(json_object_get(o, "sid"));
+            const char *body = json_string_value(json_object_get(o, "body"));
+            struct inv *v;
+            /* a torn last line, or one not ours: skipped */
+            if (id == NULL || body == NULL || node == NULL || sid == NULL ||
+                strlen(id) >= sizeof(v->id) || strlen(node) >= sizeof(v->node)) {
+                json_decref(o);
+                continue;
+            }
+            v = inv_find(f, id);
+            if (v == NULL) {
+                v = calloc(1, sizeof(*v));
+                if (v == NULL || (v->body = strdup(body)) == NULL) {
+                    free(v);
+                    json_decref(o);
+                    continue;
+                }
+                snprintf(v->id, sizeof(v->id), "%s", id);
+                inv_record(f, v);
+            }
+            snprintf(v->node, sizeof(v->node), "%s", node);
+            v->created_ms = json_integer_value(json_object_get(o, "created"));
+            v->local = json_is_true(json_object_get(o, "local"));
+            v->global = json_is_true(json_object_get(o, "global"));
+            v->pushed = sid[0] != '\0' && sid_parse(sid, strlen(sid), &v->sid) == 0;
+            json_decref(o);
+        }
+        free(line);
+        fclose(fp);
+    } else if (errno != ENOENT) {
+        LOG_E("fleet: cannot read %s: %s", f->recent_path, strerror(errno));
+    }
+    /* start the file afresh with what was kept */
+    recent_compact(f);
 }
 
 /* ---- Redis ---- */
@@ -500,9 +636,26 @@ static void xadd_cb(redisAsyncContext *ac, void *reply, void *priv)
     if (sid_parse(r->str, r->len, &v->sid) == 0) {
         v->pushed = true;
         LOG_I("invalidation %s in the stream as %s", v->id, r->str);
+        recent_save(f, v);
         pending_save(f);
     }
 }
+
+/*
+ * Append an invalidation to the stream and index it by id, at once; an
+ * id already indexed (pushed before Redis' answer was lost) is not
+ * appended twice. KEYS: stream, index key; ARGV: maxlen, id, node,
+ * created, body, index ttl (ms). Returns the stream id.
+ */
+static const char push_script[] =
+    "local sid = redis.call('HGET', KEYS[2], 'sid') "
+    "if sid then return sid end "
+    "sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', ARGV[2], "
+    "  'node', ARGV[3], 'created', ARGV[4], 'body', ARGV[5]) "
+    "redis.call('HSET', KEYS[2], 'sid', sid, 'node', ARGV[3], 'created', ARGV[4], "
+    "  'body', ARGV[5]) "
+    "redis.call('PEXPIRE', KEYS[2], ARGV[6]) "
+    "return sid";
 
 static void push_one(struct fleet *f, struct inv *v)
 {
@@ -516,8 +669,11 @@ static void push_one(struct fleet *f, struct inv *v)
         return;
     snprintf(created, sizeof(created), "%lld", (long long)v->created_ms);
     snprintf(maxlen, sizeof(maxlen), "%u", f->conf->redis_stream_maxlen);
-    const char *argv[] = {"XADD", KEY_STREAM, "MAXLEN", "~", maxlen, "*", "id", v->id,
-                          "node", f->node, "created", created, "body", v->body};
+    char ttl[32], ikey[sizeof(KEY_INV) + sizeof(v->id)];
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)INV_INDEX_TTL_MS);
+    snprintf(ikey, sizeof(ikey), KEY_INV "%s", v->id);
+    const char *argv[] = {"EVAL", push_script, "2",     KEY_STREAM, ikey,    maxlen,
+                          v->id,  f->node,     created, v->body,    ttl};
     size_t lens[ARRAY_LEN(argv)];
     for (size_t i = 0; i < ARRAY_LEN(argv); i++)
         lens[i] = strlen(argv[i]);
@@ -690,6 +846,7 @@ static void apply_entry(struct fleet *f, const redisReply *e)
         if (!v->pushed) {
             v->sid = sid;
             v->pushed = true;
+            recent_save(f, v);
             pending_save(f);
         }
         return;
@@ -715,6 +872,7 @@ static void apply_entry(struct fleet *f, const redisReply *e)
     v->pushed = true;
     v->sid = sid;
     inv_record(f, v);
+    recent_save(f, v);
     LOG_I("invalidation %s (from %s) applied", id, v->node);
 }
 
@@ -767,6 +925,7 @@ static void invalidate_all(struct fleet *f, const char *why)
     v->local = true;
     v->global = true;
     inv_record(f, v);
+    recent_save(f, v);
 }
 
 static const redisReply *xinfo_get(const redisReply *r, const char *name)
@@ -962,6 +1121,8 @@ int fleet_start(struct server *s, char *err, size_t errlen)
         return -1;
     f->pending_path = path_in(c->state_dir, "pending");
     f->sid_path = path_in(c->state_dir, "stream.id");
+    f->recent_path = path_in(c->state_dir, "invalidations");
+    recent_load(f);
     pending_load(f);
     sid_load(f);
     f->expire_ev = event_new(s->base, -1, EV_PERSIST, expire_cb, f);
@@ -1034,6 +1195,9 @@ void fleet_stop(struct server *s)
     purge_free(f->rules);
     free(f->pending_path);
     free(f->sid_path);
+    free(f->recent_path);
+    if (f->recent != NULL)
+        fclose(f->recent);
     free(f->host);
     free(f->user);
     free(f->pass);
@@ -1136,6 +1300,7 @@ int fleet_invalidate(struct fleet *f, const struct fleet_inv_req *r, char id[32]
     v->local = true;
     snprintf(id, 32, "%s", v->id);
     inv_record(f, v);
+    recent_save(f, v);
     LOG_I("invalidation %s accepted: %s", v->id, v->body);
     if (f->redis) {
         pending_save(f);
@@ -1185,16 +1350,10 @@ static char *dump(json_t *j)
     return s;
 }
 
-char *fleet_inv_json(struct fleet *f, const char *id, bool *found)
+static char *inv_doc(struct fleet *f, const struct inv *v)
 {
-    struct inv *v;
     json_t *j, *nodes;
 
-    CHECK_OBJ_NOTNULL(f, FLEET_MAGIC);
-    v = inv_find(f, id);
-    *found = v != NULL;
-    if (v == NULL)
-        return NULL;
     j = inv_summary(f, v);
     json_t *body = json_loads(v->body, 0, NULL);
     if (j == NULL || body == NULL) {
@@ -1217,6 +1376,91 @@ char *fleet_inv_json(struct fleet *f, const char *id, bool *found)
     }
     json_object_set_new(j, "nodes", nodes);
     return dump(j);
+}
+
+char *fleet_inv_json(struct fleet *f, const char *id, bool *found)
+{
+    struct inv *v;
+
+    CHECK_OBJ_NOTNULL(f, FLEET_MAGIC);
+    v = inv_find(f, id);
+    *found = v != NULL;
+    if (v == NULL)
+        return NULL;
+    return inv_doc(f, v);
+}
+
+struct lookup {
+    struct fleet *f;
+    fleet_lookup_cb *cb;
+    void *arg;
+    char id[32];
+};
+
+/* HMGET s3edge:inv:ID sid node created body */
+static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct lookup *lk = priv;
+    struct fleet *f = lk->f;
+    redisReply *r = reply;
+    struct inv v;
+
+    (void)ac;
+    if (r == NULL || f->stopping || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+        lk->cb(lk->arg, NULL, 503);
+        free(lk);
+        return;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING) {
+            lk->cb(lk->arg, NULL, 404);
+            free(lk);
+            return;
+        }
+    }
+    memset(&v, 0, sizeof(v));
+    snprintf(v.id, sizeof(v.id), "%s", lk->id);
+    snprintf(v.node, sizeof(v.node), "%s", r->element[1]->str);
+    v.created_ms = strtoll(r->element[2]->str, NULL, 10);
+    v.body = r->element[3]->str;
+    v.pushed = sid_parse(r->element[0]->str, r->element[0]->len, &v.sid) == 0;
+    if (!v.pushed) {
+        lk->cb(lk->arg, NULL, 404);
+        free(lk);
+        return;
+    }
+    char *doc = inv_doc(f, &v);
+    lk->cb(lk->arg, doc, doc != NULL ? 200 : 500);
+    free(lk);
+}
+
+int fleet_inv_lookup(struct fleet *f, const char *id, fleet_lookup_cb *cb, void *arg)
+{
+    struct lookup *lk;
+    size_t n = strlen(id);
+
+    CHECK_OBJ_NOTNULL(f, FLEET_MAGIC);
+    /* ids are ours: letters and digits */
+    if (n == 0 || n >= sizeof(lk->id) || strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                    "abcdefghijklmnopqrstuvwxyz0123456789") != n)
+        return EDGE_ENOENT;
+    if (!f->redis)
+        return EDGE_ENOENT; /* a fleet of one knows all there is */
+    if (!f->cmd.up)
+        return EDGE_EIO;
+    lk = calloc(1, sizeof(*lk));
+    if (lk == NULL)
+        return EDGE_ENOMEM;
+    lk->f = f;
+    lk->cb = cb;
+    lk->arg = arg;
+    memcpy(lk->id, id, n + 1);
+    if (redisAsyncCommand(f->cmd.ac, lookup_cb, lk, "HMGET " KEY_INV "%s sid node created body",
+                          lk->id) != REDIS_OK) {
+        free(lk);
+        return EDGE_EIO;
+    }
+    return 0;
 }
 
 char *fleet_list_json(struct fleet *f)

@@ -61,6 +61,17 @@ int fleet_invalidate(struct fleet *f, const struct fleet_inv_req *r, char id[32]
  * memory). fleet_inv_json returns NULL with *found false for an unknown id. */
 char *fleet_inv_json(struct fleet *f, const char *id, bool *found);
 char *fleet_list_json(struct fleet *f);
+/*
+ * The status of an invalidation this node does not know (not applied
+ * yet, or older than its recent list), from the index in Redis: cb gets
+ * the document (malloc'd, the callee's to free) and 200, or NULL and 404
+ * (unknown there too) or 503 (Redis went away). 0: cb will be called
+ * exactly once, later; EDGE_ENOENT: not an id, or no Redis configured
+ * (this node alone knows all there is); EDGE_EIO: Redis is not connected;
+ * EDGE_ENOMEM.
+ */
+typedef void fleet_lookup_cb(void *arg, char *doc, int status);
+int fleet_inv_lookup(struct fleet *f, const char *id, fleet_lookup_cb *cb, void *arg);
 char *fleet_nodes_json(struct fleet *f);
 bool fleet_ready(const struct fleet *f);
 size_t fleet_rule_count(const struct fleet *f);
