@@ -36,6 +36,7 @@
 
 #include "admin.h"
 #include "cache.h"
+#include "conf.h"
 #include "err.h"
 #include "log.h"
 #include "purge.h"
@@ -91,6 +92,13 @@ struct link {
     unsigned backoff_ms;
     struct event *retry;
     const char *name;
+    /* the server it connects to: redis.url's, or the master the
+     * Sentinels named last */
+    char host[256];
+    int port;
+    /* Sentinel discovery: the Sentinel being asked, its index */
+    redisAsyncContext *sac;
+    size_t sidx;
 };
 
 struct fleet {
@@ -520,6 +528,7 @@ static void recent_load(struct fleet *f)
 /* ---- Redis ---- */
 
 static void link_connect(struct link *l);
+static void sentinel_ask(struct link *l);
 static void blk_start(struct fleet *f);
 static void cmd_push_pending(struct fleet *f);
 
@@ -545,7 +554,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         link_schedule(l);
         return;
     }
-    LOG_I("redis (%s link): connected to %s:%d", l->name, f->host, f->port);
+    LOG_I("redis (%s link): connected to %s:%d", l->name, l->host, l->port);
     l->up = true;
     l->backoff_ms = BACKOFF_MIN_MS;
     if (l == &f->blk)
@@ -574,10 +583,126 @@ static void link_retry_cb(evutil_socket_t fd, short what, void *arg)
     link_connect(arg);
 }
 
-static void link_connect(struct link *l)
+/*
+ * Redis Sentinel (redis.sentinel): before each connection the Sentinels
+ * are asked in turn for the master's address (SENTINEL
+ * get-master-addr-by-name); the first that names one wins. A link that
+ * drops (a failover kills the clients of the old master) or finds a
+ * replica there (ROLE) asks again, so it follows the master after a
+ * failover. All Sentinels failing: the usual backoff, then again.
+ */
+static void link_connect_server(struct link *l);
+
+static void sentinel_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct link *l = ac->data;
+    struct fleet *f = l->f;
+    const struct conf *c = f->conf;
+    redisReply *r = reply;
+
+    (void)priv;
+    l->sac = NULL;
+    if (f->stopping)
+        return;
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING &&
+        r->element[0]->len < sizeof(l->host)) {
+        char *end;
+        long port = strtol(r->element[1]->str, &end, 10);
+        if (*end == '\0' && port > 0 && port < 65536) {
+            snprintf(l->host, sizeof(l->host), "%s", r->element[0]->str);
+            l->port = (int)port;
+            redisAsyncDisconnect(ac);
+            link_connect_server(l);
+            return;
+        }
+    }
+    LOG_W("redis (%s link): Sentinel %s: %s", l->name, c->redis_sentinel_addrs[l->sidx],
+          r == NULL                        ? "no answer"
+          : r->type == REDIS_REPLY_ERROR   ? r->str
+          : r->type == REDIS_REPLY_NIL     ? "does not know the master"
+                                           : "unexpected answer");
+    if (r != NULL)
+        redisAsyncDisconnect(ac);
+    if (++l->sidx < c->nredis_sentinel_addrs) {
+        sentinel_ask(l);
+    } else {
+        l->sidx = 0;
+        link_schedule(l);
+    }
+}
+
+static void sentinel_on_connect(const redisAsyncContext *ac, int status)
+{
+    struct link *l = ac->data;
+
+    if (status != REDIS_OK)
+        LOG_W("redis (%s link): cannot connect to Sentinel %s: %s", l->name,
+              l->f->conf->redis_sentinel_addrs[l->sidx], ac->errstr);
+}
+
+static void sentinel_ask(struct link *l)
 {
     struct fleet *f = l->f;
-    redisAsyncContext *ac = redisAsyncConnect(f->host, f->port);
+    const struct conf *c = f->conf;
+    char host[256];
+    uint16_t port;
+    redisAsyncContext *ac = NULL;
+
+    AZ(l->sac);
+    if (conf_split_hostport(c->redis_sentinel_addrs[l->sidx], host, sizeof(host), &port) != 0 ||
+        (ac = redisAsyncConnect(host, port)) == NULL || ac->err) {
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        LOG_W("redis (%s link): cannot reach Sentinel %s", l->name,
+              c->redis_sentinel_addrs[l->sidx]);
+        l->sidx = 0;
+        link_schedule(l);
+        return;
+    }
+    ac->data = l;
+    redisLibeventAttach(ac, f->srv->base);
+    redisAsyncSetConnectCallback(ac, sentinel_on_connect);
+    l->sac = ac;
+    /* called with NULL if the connection fails: the next one is asked */
+    redisAsyncCommand(ac, sentinel_reply_cb, NULL, "SENTINEL get-master-addr-by-name %s",
+                      c->redis_sentinel_master);
+}
+
+/* Behind a Sentinel: a server that is not (or no longer) the master
+ * sends the link back to the Sentinels. */
+static void role_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct link *l = ac->data;
+    redisReply *r = reply;
+
+    (void)priv;
+    if (r == NULL || l->f->stopping)
+        return;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+        r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "master") == 0)
+        return;
+    LOG_W("redis (%s link): %s:%d is not the master (%s); asking the Sentinels again", l->name,
+          l->host, l->port,
+          r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                  r->element[0]->type == REDIS_REPLY_STRING
+              ? r->element[0]->str
+              : "no role");
+    redisAsyncDisconnect(ac);
+}
+
+static void link_connect(struct link *l)
+{
+    if (l->f->conf->redis_sentinel_master != NULL)
+        sentinel_ask(l);
+    else
+        link_connect_server(l);
+}
+
+static void link_connect_server(struct link *l)
+{
+    struct fleet *f = l->f;
+    redisAsyncContext *ac = redisAsyncConnect(l->host, l->port);
 
     if (ac == NULL || ac->err) {
         LOG_W("redis (%s link): %s", l->name, ac ? ac->errstr : "out of memory");
@@ -598,6 +723,8 @@ static void link_connect(struct link *l)
         redisAsyncCommand(ac, NULL, NULL, "AUTH %s", f->pass);
     if (f->db != 0)
         redisAsyncCommand(ac, NULL, NULL, "SELECT %d", f->db);
+    if (f->conf->redis_sentinel_master != NULL)
+        redisAsyncCommand(ac, role_cb, NULL, "ROLE");
 }
 
 /* A reply that is an error or missing: log it, drop the link (it
@@ -1131,8 +1258,8 @@ int fleet_start(struct server *s, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (c->redis_url != NULL) {
-        if (parse_url(f, c->redis_url, err, errlen) < 0)
+    if (c->redis_url != NULL || c->redis_sentinel_master != NULL) {
+        if (c->redis_url != NULL && parse_url(f, c->redis_url, err, errlen) < 0)
             return -1;
         if (c->redis_username != NULL) {
             free(f->user);
@@ -1145,6 +1272,11 @@ int fleet_start(struct server *s, char *err, size_t errlen)
         f->redis = true;
         f->cmd = (struct link){.f = f, .name = "command", .backoff_ms = BACKOFF_MIN_MS};
         f->blk = (struct link){.f = f, .name = "stream", .backoff_ms = BACKOFF_MIN_MS};
+        if (f->host != NULL) {
+            snprintf(f->cmd.host, sizeof(f->cmd.host), "%s", f->host);
+            snprintf(f->blk.host, sizeof(f->blk.host), "%s", f->host);
+            f->cmd.port = f->blk.port = f->port;
+        }
         f->cmd.retry = evtimer_new(s->base, link_retry_cb, &f->cmd);
         f->blk.retry = evtimer_new(s->base, link_retry_cb, &f->blk);
         f->tick = event_new(s->base, -1, EV_PERSIST, tick_cb, f);
@@ -1179,6 +1311,10 @@ void fleet_stop(struct server *s)
         redisAsyncFree(f->cmd.ac);
     if (f->blk.ac)
         redisAsyncFree(f->blk.ac);
+    if (f->cmd.sac)
+        redisAsyncFree(f->cmd.sac);
+    if (f->blk.sac)
+        redisAsyncFree(f->blk.sac);
     if (f->cmd.retry)
         event_free(f->cmd.retry);
     if (f->blk.retry)

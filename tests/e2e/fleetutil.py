@@ -35,11 +35,12 @@ class Redis:
     append-only file makes a restart keep the stream (as a production
     Redis with persistence would)."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, extra=()):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = harness.free_port()
         self.proc = None
+        self.extra = [str(a) for a in extra]
         self.start()
 
     def start(self):
@@ -48,7 +49,7 @@ class Redis:
         self.proc = subprocess.Popen(
             [REDIS_BIN, "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.dir), "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--protected-mode", "no"],
+             "--appendfsync", "always", "--protected-mode", "no"] + self.extra,
             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             start_new_session=True)
         log.close()
