@@ -22,11 +22,15 @@
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <openssl/sha.h>
 
 #include "cache.h"
@@ -57,6 +61,7 @@ struct admin {
     unsigned char (*digests)[SHA256_DIGEST_LENGTH];
     size_t ntokens;
     TAILQ_HEAD(, pending) pendings;
+    SSL_CTX *tls;                /* admin.tls, or NULL: cleartext */
 };
 
 static void reply(struct evhttp_request *req, int code, const char *reason, const char *json)
@@ -470,6 +475,60 @@ static int load_tokens(struct admin *a, const struct conf *c, char *err, size_t 
     return 0;
 }
 
+/* ---- admin.tls ---- */
+
+/* Every connection of a TLS admin listener starts with a handshake. */
+static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+{
+    struct admin *a;
+    SSL *ssl;
+
+    CAST_OBJ_NOTNULL(a, arg, ADMIN_MAGIC);
+    ssl = SSL_new(a->tls);
+    if (ssl == NULL)
+        return NULL; /* evhttp closes the connection */
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* clients that close without close_notify (HTTP/1.0 reads to EOF) */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+/* A context with the certificate chain and key of admin.tls (checked by
+ * conf_finish, read again here), TLS 1.2 and 1.3. */
+static int tls_setup(struct admin *a, const struct conf *c, char *err, size_t errlen)
+{
+    struct conf_tls_material m;
+    char cerr[CONF_ERR_MAX];
+    int ok;
+
+    if (conf_admin_tls_load(c, &m, cerr) != 0) {
+        snprintf(err, errlen, "%s", cerr);
+        return -1;
+    }
+    a->tls = SSL_CTX_new(TLS_server_method());
+    ok = a->tls != NULL && SSL_CTX_set_min_proto_version(a->tls, TLS1_2_VERSION) == 1 &&
+         SSL_CTX_use_certificate(a->tls, m.leaf) == 1 &&
+         SSL_CTX_use_PrivateKey(a->tls, m.key) == 1;
+    for (int i = 0; ok && i < sk_X509_num(m.chain); i++)
+        ok = SSL_CTX_add1_chain_cert(a->tls, sk_X509_value(m.chain, i)) == 1;
+    conf_tls_material_fini(&m);
+    if (!ok) {
+        unsigned long e = ERR_get_error();
+        snprintf(err, errlen, "admin.tls: cannot set up TLS: %s",
+                 e != 0 ? ERR_reason_error_string(e) : "out of memory");
+        ERR_clear_error();
+        return -1;
+    }
+    SSL_CTX_set_options(a->tls, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_session_cache_mode(a->tls, SSL_SESS_CACHE_OFF);
+    return 0;
+}
+
 struct admin *admin_new(struct server *s, struct fleet *f, char *err, size_t errlen)
 {
     const struct conf *c = s->conf;
@@ -507,11 +566,17 @@ struct admin *admin_new(struct server *s, struct fleet *f, char *err, size_t err
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
     evhttp_set_gencb(a->http, handle, a);
+    if (c->admin_tls_cert != NULL) {
+        if (tls_setup(a, c, err, errlen) < 0)
+            goto fail;
+        evhttp_set_bevcb(a->http, tls_bevcb, a);
+    }
     if (evhttp_bind_socket(a->http, host[0] ? host : "::", port) != 0) {
         snprintf(err, errlen, "admin: cannot listen on %s", c->admin_listen);
         goto fail;
     }
-    LOG_I("admin API on %s (%zu tokens)", c->admin_listen, a->ntokens);
+    LOG_I("admin API on %s%s (%zu tokens)", c->admin_listen, a->tls ? " with TLS" : "",
+          a->ntokens);
     return a;
 fail:
     admin_free(a);
@@ -534,6 +599,7 @@ void admin_free(struct admin *a)
     }
     if (a->http)
         evhttp_free(a->http);
+    SSL_CTX_free(a->tls);
     if (a->digests)
         OPENSSL_cleanse(a->digests, ADMIN_MAX_TOKENS * sizeof(*a->digests));
     free(a->digests);

@@ -13,12 +13,16 @@
  *
  * One blocking request at a time over HTTP/1.0 (the API answers small
  * JSON documents and closes), with a time limit on every socket call.
+ * A server given as https://HOST:PORT is spoken to over TLS, its
+ * certificate checked against --cacert FILE (S3EDGE_CACERT, "cacert = "),
+ * else the system's trust store, and against HOST.
  * Exit codes are in usage() and the README.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,6 +34,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 enum {
     EXIT_OK = 0,
@@ -62,10 +69,15 @@ static void usage(FILE *f)
             "  nodes               the live nodes\n"
             "\n"
             "Options:\n"
-            "  -s, --server HOST:PORT  admin API (env S3EDGE_ADMIN; default 127.0.0.1:9090)\n"
+            "  -s, --server [https://]HOST:PORT\n"
+            "                          admin API (env S3EDGE_ADMIN; default 127.0.0.1:9090);\n"
+            "                          https:// for a TLS admin listener\n"
+            "      --cacert FILE       PEM CA certificates to check an https:// server\n"
+            "                          with (env S3EDGE_CACERT; default: the system's)\n"
             "  -t, --token TOKEN       bearer token (env S3EDGE_TOKEN)\n"
             "  -T, --token-file FILE   read the token from FILE (env S3EDGE_TOKEN_FILE)\n"
-            "  -c, --config FILE       \"server = \", \"token = \", \"token_file = \" lines\n"
+            "  -c, --config FILE       \"server = \", \"token = \", \"token_file = \",\n"
+            "                          \"cacert = \" lines\n"
             "                          (default $S3EDGECTL_CONFIG, ~/.config/s3edgectl.conf)\n"
             "      --timeout SECONDS   how long --wait waits (default 60)\n"
             "  -h, --help\n"
@@ -78,6 +90,7 @@ static void usage(FILE *f)
 struct ctl {
     char *server;
     char *token;
+    char *cacert;
 };
 
 static char *trim(char *s)
@@ -148,6 +161,9 @@ static int read_config(struct ctl *c, const char *path, bool explicit_path)
         } else if (strcmp(k, "token") == 0) {
             if (c->token == NULL)
                 c->token = strdup(v);
+        } else if (strcmp(k, "cacert") == 0) {
+            if (c->cacert == NULL)
+                c->cacert = strdup(v);
         } else if (strcmp(k, "token_file") == 0) {
             if (c->token == NULL && (c->token = read_token_file(v)) == NULL) {
                 fclose(f);
@@ -171,17 +187,30 @@ struct resp {
     char *raw;
 };
 
-static int connect_to(const char *server)
+/* "http://H:P", "https://H:P" or "H:P" (a trailing path is ignored):
+ * whether it is TLS, and "H:P" for the Host header */
+static bool server_split(const char *server, char *authority, size_t cap)
+{
+    bool tls = strncmp(server, "https://", 8) == 0;
+    const char *s = server;
+
+    if (tls)
+        s += 8;
+    else if (strncmp(s, "http://", 7) == 0)
+        s += 7;
+    snprintf(authority, cap, "%s", s);
+    authority[strcspn(authority, "/")] = '\0';
+    return tls;
+}
+
+static int connect_to(const char *server, char *host_out, size_t host_cap)
 {
     char host[512], *port;
     struct addrinfo hints, *res, *ai;
     int fd = -1, rc;
     struct timeval tv = {IO_TIMEOUT_S, 0};
 
-    const char *s = server;
-    if (strncmp(s, "http://", 7) == 0)
-        s += 7;
-    snprintf(host, sizeof(host), "%s", s);
+    (void)server_split(server, host, sizeof(host));
     host[strcspn(host, "/")] = '\0';
     if (host[0] == '[') {
         char *end = strchr(host, ']');
@@ -197,6 +226,7 @@ static int connect_to(const char *server)
         else
             port = (char *)"9090";
     }
+    snprintf(host_out, host_cap, "%s", host[0] ? host : "127.0.0.1");
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
     if ((rc = getaddrinfo(host[0] ? host : "127.0.0.1", port, &hints, &res)) != 0) {
@@ -220,12 +250,94 @@ static int connect_to(const char *server)
     return fd;
 }
 
-static int send_all(int fd, const char *p, size_t n)
+/* A connection: a socket, and its TLS session for https:// */
+struct conn {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+};
+
+static void conn_close(struct conn *k)
+{
+    if (k->ssl != NULL) {
+        SSL_shutdown(k->ssl);
+        SSL_free(k->ssl);
+    }
+    SSL_CTX_free(k->ctx);
+    if (k->fd >= 0)
+        close(k->fd);
+    memset(k, 0, sizeof(*k));
+    k->fd = -1;
+}
+
+static void tls_why(const char *server, const char *what)
+{
+    unsigned long e = ERR_get_error();
+
+    fprintf(stderr, "s3edgectl: %s: %s%s%s\n", server, what, e ? ": " : "",
+            e ? ERR_reason_error_string(e) : "");
+    ERR_clear_error();
+}
+
+/* TLS over k->fd: the certificate checked against cacert (or the system
+ * store) and host (a name, or an IP address in its SAN). */
+static int tls_start(struct conn *k, const char *server, const char *host, const char *cacert)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+    bool ip = inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
+
+    k->ctx = SSL_CTX_new(TLS_client_method());
+    if (k->ctx == NULL || SSL_CTX_set_min_proto_version(k->ctx, TLS1_2_VERSION) != 1) {
+        tls_why(server, "out of memory");
+        return -1;
+    }
+    SSL_CTX_set_verify(k->ctx, SSL_VERIFY_PEER, NULL);
+    if ((cacert != NULL ? SSL_CTX_load_verify_locations(k->ctx, cacert, NULL)
+                        : SSL_CTX_set_default_verify_paths(k->ctx)) != 1) {
+        tls_why(server, cacert != NULL ? "cannot load the --cacert file" : "no trust store");
+        return -1;
+    }
+    k->ssl = SSL_new(k->ctx);
+    if (k->ssl == NULL || SSL_set_fd(k->ssl, k->fd) != 1) {
+        tls_why(server, "out of memory");
+        return -1;
+    }
+    if (ip) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(k->ssl), host) != 1) {
+            tls_why(server, "bad address");
+            return -1;
+        }
+    } else if (SSL_set_tlsext_host_name(k->ssl, host) != 1 || SSL_set1_host(k->ssl, host) != 1) {
+        tls_why(server, "bad host name");
+        return -1;
+    }
+    if (SSL_connect(k->ssl) != 1) {
+        long v = SSL_get_verify_result(k->ssl);
+        if (v != X509_V_OK) {
+            fprintf(stderr, "s3edgectl: %s: the server's certificate is not trusted: %s\n",
+                    server, X509_verify_cert_error_string(v));
+            ERR_clear_error();
+        } else {
+            tls_why(server, "TLS handshake failed");
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static int send_all(struct conn *k, const char *p, size_t n)
 {
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
+        ssize_t w;
+        if (k->ssl != NULL) {
+            int r = SSL_write(k->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+            w = r > 0 ? r : -1;
+        } else {
+            w = send(k->fd, p, n, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR)
+                continue;
+        }
         if (w <= 0)
             return -1;
         p += w;
@@ -234,29 +346,51 @@ static int send_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+static ssize_t recv_some(struct conn *k, char *p, size_t n)
+{
+    if (k->ssl != NULL) {
+        int r = SSL_read(k->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (r <= 0)
+            ERR_clear_error(); /* the end, clean or not: the answer is parsed */
+        return r > 0 ? r : 0;
+    }
+    for (;;) {
+        ssize_t r = recv(k->fd, p, n, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r;
+    }
+}
+
 /* 0, or an exit code */
 static int request(const struct ctl *c, const char *method, const char *path, const char *body,
                    struct resp *r)
 {
-    char *req = NULL, *buf = NULL;
+    char *req = NULL, *buf = NULL, authority[512], host[512];
     size_t len = 0, cap = 0;
-    int fd, n;
+    struct conn k = {.fd = -1};
+    int n;
 
     memset(r, 0, sizeof(*r));
-    fd = connect_to(c->server);
-    if (fd < 0)
+    bool tls = server_split(c->server, authority, sizeof(authority));
+    k.fd = connect_to(c->server, host, sizeof(host));
+    if (k.fd < 0)
         return EXIT_CONNECT;
+    if (tls && tls_start(&k, c->server, host, c->cacert) < 0) {
+        conn_close(&k);
+        return EXIT_CONNECT;
+    }
     n = asprintf(&req,
                  "%s %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: s3edgectl/%s\r\n"
                  "%s%s%s"
                  "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                 method, path, c->server, PACKAGE_VERSION, c->token ? "Authorization: Bearer " : "",
+                 method, path, authority, PACKAGE_VERSION, c->token ? "Authorization: Bearer " : "",
                  c->token ? c->token : "", c->token ? "\r\n" : "", body ? strlen(body) : 0,
                  body ? body : "");
-    if (n < 0 || send_all(fd, req, (size_t)n) < 0) {
+    if (n < 0 || send_all(&k, req, (size_t)n) < 0) {
         fprintf(stderr, "s3edgectl: cannot send to %s: %s\n", c->server, strerror(errno));
         free(req);
-        close(fd);
+        conn_close(&k);
         return EXIT_CONNECT;
     }
     free(req);
@@ -270,14 +404,12 @@ static int request(const struct ctl *c, const char *method, const char *path, co
                 break;
             buf = nb;
         }
-        ssize_t got = recv(fd, buf + len, cap - len, 0);
-        if (got < 0 && errno == EINTR)
-            continue;
+        ssize_t got = recv_some(&k, buf + len, cap - len);
         if (got <= 0)
             break;
         len += (size_t)got;
     }
-    close(fd);
+    conn_close(&k);
     if (buf == NULL || len == 0) {
         fprintf(stderr, "s3edgectl: no answer from %s\n", c->server);
         free(buf);
@@ -416,7 +548,7 @@ static int purge(const struct ctl *c, char **paths, size_t npaths, char **tags, 
     return EXIT_TIMEOUT;
 }
 
-enum { OPT_TAG = 256, OPT_SOFT, OPT_WAIT, OPT_TIMEOUT };
+enum { OPT_TAG = 256, OPT_SOFT, OPT_WAIT, OPT_TIMEOUT, OPT_CACERT };
 
 int main(int argc, char **argv)
 {
@@ -429,10 +561,11 @@ int main(int argc, char **argv)
         {"soft", no_argument, NULL, OPT_SOFT},
         {"wait", no_argument, NULL, OPT_WAIT},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"cacert", required_argument, NULL, OPT_CACERT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct ctl c = {NULL, NULL};
+    struct ctl c = {NULL, NULL, NULL};
     const char *config = NULL, *token_file = NULL;
     static char *tags[MAX_ITEMS];
     size_t ntags = 0;
@@ -453,6 +586,7 @@ int main(int argc, char **argv)
             }
             tags[ntags++] = optarg;
             break;
+        case OPT_CACERT: c.cacert = strdup(optarg); break;
         case OPT_SOFT: soft = true; break;
         case OPT_WAIT: wait = true; break;
         case OPT_TIMEOUT: {
@@ -477,6 +611,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     if (c.server == NULL && getenv("S3EDGE_ADMIN") != NULL)
         c.server = strdup(getenv("S3EDGE_ADMIN"));
+    if (c.cacert == NULL && getenv("S3EDGE_CACERT") != NULL)
+        c.cacert = strdup(getenv("S3EDGE_CACERT"));
     if (c.token == NULL && getenv("S3EDGE_TOKEN") != NULL)
         c.token = strdup(getenv("S3EDGE_TOKEN"));
     if (c.token == NULL && getenv("S3EDGE_TOKEN_FILE") != NULL &&
@@ -529,5 +665,6 @@ int main(int argc, char **argv)
     }
     free(c.server);
     free(c.token);
+    free(c.cacert);
     return rc;
 }
