@@ -1486,11 +1486,15 @@ static char *dump(json_t *j)
     return s;
 }
 
-static char *inv_doc(struct fleet *f, const struct inv *v)
+/* here: this node has applied it (it is in its recent list), not only
+ * read it from Redis' index */
+static char *inv_doc(struct fleet *f, const struct inv *v, bool here)
 {
     json_t *j, *nodes;
 
     j = inv_summary(f, v);
+    if (j != NULL)
+        json_object_set_new(j, "applied_here", json_boolean(here));
     json_t *body = json_loads(v->body, 0, NULL);
     if (j == NULL || body == NULL) {
         json_decref(j);
@@ -1523,7 +1527,7 @@ char *fleet_inv_json(struct fleet *f, const char *id, bool *found)
     *found = v != NULL;
     if (v == NULL)
         return NULL;
-    return inv_doc(f, v);
+    return inv_doc(f, v, true);
 }
 
 struct lookup {
@@ -1565,7 +1569,7 @@ static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv)
         free(lk);
         return;
     }
-    char *doc = inv_doc(f, &v);
+    char *doc = inv_doc(f, &v, false);
     lk->cb(lk->arg, doc, doc != NULL ? 200 : 500);
     free(lk);
 }

@@ -24,6 +24,7 @@ def test_status_from_a_node_that_never_applied_it(fleet, fault, redis):
     assert doc["id"] == inv and doc["node"] == "A"
     assert doc["paths"] == ["/p0005/x.bin"] and doc["tags"] == ["t1"]
     assert doc["soft"] is False and doc["pushed"] is True
+    assert doc["applied_here"] is False and a.admin.inv(inv)["applied_here"] is True
     assert sorted((n["node"], n["applied"]) for n in doc["nodes"]) == \
         [("A", True), ("D", True)]
     # the stream id agrees with A's answer
