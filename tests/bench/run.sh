@@ -2,6 +2,7 @@
 # Side-by-side benchmark of s3edge against nginx proxy_cache and Varnish.
 #
 #   tests/bench/run.sh [--rounds N] [--quick] [--no-profile] [scenario...]
+#   tests/bench/run.sh purge [--quick] [--purges N] [--sizes N,N,...]
 #
 # Installs what is missing (Debian packages, only when a tool is absent),
 # builds the bench origin and burst client into a temporary directory,
@@ -87,8 +88,15 @@ gcc $flags -pthread -o "$work/burst" "$here/burst.c"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 export BENCH_WORK="$work" BENCH_BUILD="$work" BENCH_SHM="$shm"
+# "run.sh purge [options]": the purge scenario, a driver of its own
+driver=bench.py
+if [ "${1:-}" = purge ]; then
+    shift
+    driver=purge.py
+    command -v redis-server >/dev/null || { echo "[bench] purge needs redis-server" >&2; exit 1; }
+fi
 set +e
-"$py" "$here/bench.py" "$@" &
+"$py" "$here/$driver" "$@" &
 pypid=$!
 wait "$pypid"
 rc=$?
