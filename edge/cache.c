@@ -1138,19 +1138,21 @@ void cache_get_stats(const struct cache *c, struct cache_stats *out)
     *out = c->st;
 }
 
-/* Out of the index at once (a hard purge of an exact path): the index's
- * reference is dropped; readers holding the object finish their
- * responses. true when key was there. */
+/* Out of the index at once (a hard purge of an exact path), as if evicted
+ * but not counted as an eviction: the index's reference is dropped;
+ * readers holding the object finish their responses. A fill still in
+ * flight under the key (a pending entry) is left alone: the purge rule
+ * makes it a miss. true when a stored object was removed. */
 bool cache_remove(struct cache *c, const char *key, size_t key_len)
 {
     struct obj *o;
 
     CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
     o = index_find(c, key, key_len, key_hash(c, key, key_len));
-    if (o == NULL)
+    if (o == NULL || o->pending)
         return false;
     CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
     AN(o->in_index);
-    index_unlink(c, o);
+    cache_unindex(o);
     return true;
 }

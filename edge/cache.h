@@ -328,9 +328,10 @@ void cache_get_stats(const struct cache *c, struct cache_stats *out);
  * freshness checked). */
 bool cache_contains(struct cache *c, const char *key, size_t key_len);
 
-/* Drop key from the index at once, as if evicted (objects, bytes), but
- * not counted as an eviction: a hard purge of an exact path. Readers that
- * hold the object finish their responses. true when it was there. */
+/* Drop key's stored object from the index at once, as if evicted
+ * (objects, bytes), but not counted as an eviction: a hard purge of an
+ * exact path. Readers that hold the object finish their responses; a fill
+ * in flight under the key is left alone. true when one was removed. */
 bool cache_remove(struct cache *c, const char *key, size_t key_len);
 
 #endif

@@ -59,8 +59,13 @@ def test_admin_api_over_tls(edge, fault, get, tmp_path, redis):
     aport = harness.free_port()
     e = edge(config=CONF % {"origin": fault.url, "aport": aport, "token": TOKEN,
                             "cert": crt, "key": key, "redis": redis.url()})
-    harness.wait_for(lambda: (lambda r: r == 200)(
-        https(aport, ca, "GET", "/readyz", token=None)[0]), 10, "ready over TLS")
+    def ready():
+        try:
+            return https(aport, ca, "GET", "/readyz", token=None)[0] == 200
+        except OSError:  # not listening yet
+            return False
+
+    harness.wait_for(ready, 10, "ready over TLS")
     assert "admin API on 127.0.0.1:%d with TLS" % aport in e.stderr_text()
     st, doc = https(aport, ca, "GET", "/v1/stats", token="nope")
     assert st == 403 and doc == {"error": "the token is not valid"}
