@@ -41,6 +41,7 @@
 #include "origin.h"
 #include "purge.h"
 #include "server.h"
+#include "timeutil.h"
 #include "vas.h"
 
 /* A status request waiting for Redis (fleet_inv_lookup). */
@@ -62,6 +63,9 @@ struct admin {
     size_t ntokens;
     TAILQ_HEAD(, pending) pendings;
     SSL_CTX *tls;                /* admin.tls, or NULL: cleartext */
+    /* POST /v1/invalidations answered 202: how many, and the time spent
+     * in the handler (body parsed, applied, journaled, answer queued) */
+    uint64_t accepted, accept_us_total, accept_us_max;
 };
 
 static void reply(struct evhttp_request *req, int code, const char *reason, const char *json)
@@ -190,7 +194,8 @@ static const char *strings_of(json_t *arr, const char *what, const char **v, siz
     return NULL;
 }
 
-static void post_invalidation(struct admin *a, struct evhttp_request *req)
+/* true when it was accepted (202) */
+static bool post_invalidation(struct admin *a, struct evhttp_request *req)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
@@ -204,7 +209,7 @@ static void post_invalidation(struct admin *a, struct evhttp_request *req)
 
     if (len > ADMIN_MAX_BODY) {
         reply_error(req, 413, "Payload Too Large", "the body is too large");
-        return;
+        return false;
     }
     j = json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL) {
@@ -212,7 +217,7 @@ static void post_invalidation(struct admin *a, struct evhttp_request *req)
         snprintf(msg, sizeof(msg), "bad JSON at line %d column %d: %s", jerr.line, jerr.column,
                  jerr.text);
         reply_error(req, 400, "Bad Request", msg);
-        return;
+        return false;
     }
     if (!json_is_object(j)) {
         bad = "the body must be a JSON object";
@@ -252,16 +257,31 @@ static void post_invalidation(struct admin *a, struct evhttp_request *req)
     if (fleet_invalidate(a->fleet, &r, id) < 0) {
         json_decref(j);
         reply_error(req, 503, "Service Unavailable", "out of memory");
-        return;
+        return false;
     }
     json_decref(j);
     bool found;
     char *doc = fleet_inv_json(a->fleet, id, &found);
     reply_owned(req, 202, "Accepted", doc);
-    return;
+    return doc != NULL;
 bad:
     json_decref(j);
     reply_error(req, 400, "Bad Request", bad);
+    return false;
+}
+
+/* the handler, timed for GET /v1/stats */
+static void timed_post(struct admin *a, struct evhttp_request *req)
+{
+    uint64_t t0 = time_mono_us();
+
+    if (post_invalidation(a, req)) {
+        uint64_t us = time_mono_us() - t0;
+        a->accepted++;
+        a->accept_us_total += us;
+        if (us > a->accept_us_max)
+            a->accept_us_max = us;
+    }
 }
 
 /* ---- GET /v1/stats ---- */
@@ -287,7 +307,7 @@ static char *stats_json(struct admin *a)
     }
     json_t *j = json_pack(
         "{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
-        " s:o, s:{s:I, s:I}}",
+        " s:o, s:{s:I, s:I, s:I, s:I, s:I}}",
         "traffic", "connections_accepted", (json_int_t)s->stats.conns_accepted,
         "connections_open", (json_int_t)s->nconns, "requests", (json_int_t)s->stats.requests,
         "hits", (json_int_t)s->stats.hits, "misses", (json_int_t)s->stats.misses, "passes",
@@ -297,7 +317,9 @@ static char *stats_json(struct admin *a)
         "misses", (json_int_t)cs.misses, "inserts", (json_int_t)cs.inserts, "evictions",
         (json_int_t)cs.evictions, "origins", origins, "purge", "rules",
         (json_int_t)fleet_rule_count(a->fleet), "removed",
-        (json_int_t)fleet_removed_count(a->fleet));
+        (json_int_t)fleet_removed_count(a->fleet), "accepted", (json_int_t)a->accepted,
+        "accept_us_total", (json_int_t)a->accept_us_total, "accept_us_max",
+        (json_int_t)a->accept_us_max);
     char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return out;
@@ -401,7 +423,7 @@ static void handle(struct evhttp_request *req, void *arg)
         return;
     if (strcmp(path, "/v1/invalidations") == 0) {
         if (m == EVHTTP_REQ_POST)
-            post_invalidation(a, req);
+            timed_post(a, req);
         else if (m == EVHTTP_REQ_GET)
             reply_owned(req, 200, "OK", fleet_list_json(a->fleet));
         else

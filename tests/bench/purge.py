@@ -311,12 +311,16 @@ class Bench:
                 if code != 202:
                     raise RuntimeError("prefix purge: %d %s" % (code, doc))
             st2 = a.request("GET", "/v1/stats")[1]
+            acc = st2["purge"]["accepted"] - st["purge"]["accepted"]
+            srv_us = (st2["purge"]["accept_us_total"] - st["purge"]["accept_us_total"]) / max(1, acc)
             # accepting a prefix purge drops nothing from the store
             rows.append({"target": size, "objects": have, "objects_after": st2["cache"]["objects"],
                          "rules_added": st2["purge"]["rules"] - rules0, "rss_mib": rss,
+                         "server_mean_ms": round(srv_us / 1000.0, 3),
                          "accept_ms": summary(times)})
-            log("%d objects: accept p50 %.3f ms p99 %.3f ms" %
-                (have, rows[-1]["accept_ms"]["p50"], rows[-1]["accept_ms"]["p99"]))
+            log("%d objects: accept p50 %.3f ms p99 %.3f ms, in the server %.3f ms" %
+                (have, rows[-1]["accept_ms"]["p50"], rows[-1]["accept_ms"]["p99"],
+                 rows[-1]["server_mean_ms"]))
         return rows
 
 
@@ -384,13 +388,19 @@ def render(res):
         "of the disk." % (res["accepts"], res["accept_state_fs"], res["state_fs"],
                          p["accept_ms"]["p50"], p["accept_ms"]["p99"]),
         "",
-        "| objects cached | s3edge RSS MiB | p50 ms | p99 ms | max ms | objects after |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "\"in the server\" is the mean time in the admin handler (parse, apply, journal, "
+        "answer queued), from GET /v1/stats (purge.accept_us_total / accepted): the part "
+        "the cache size could change, free of the client's and the scheduler's share.",
+        "",
+        "| objects cached | s3edge RSS MiB | in the server, mean ms | client p50 ms "
+        "| client p99 ms | client max ms | objects after |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in res["accept"]:
         s = r["accept_ms"]
-        lines.append("| {:,} | {} | {:.3f} | {:.3f} | {:.3f} | {:,} |".format(
-            r["objects"], r["rss_mib"], s["p50"], s["p99"], s["max"], r["objects_after"]))
+        lines.append("| {:,} | {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:,} |".format(
+            r["objects"], r["rss_mib"], r["server_mean_ms"], s["p50"], s["p99"], s["max"],
+            r["objects_after"]))
     return "\n".join(lines) + "\n"
 
 
