@@ -1910,7 +1910,7 @@ static const char *check_redis_url(const char *s)
     if (strchr(buf, ':') == NULL || (buf[0] == '[' && buf[n - 1] == ']')) {
         if (n + 6 >= sizeof buf)
             return expected;
-        strcat(buf, ":6379");
+        memcpy(buf + n, ":6379", 6);
     }
     int rc = conf_split_hostport(buf, host, sizeof host, &port);
     if (rc == EDGE_ERANGE)

@@ -61,7 +61,7 @@ struct admin {
     struct evhttp *http;
     unsigned char (*digests)[SHA256_DIGEST_LENGTH];
     size_t ntokens;
-    TAILQ_HEAD(, pending) pendings;
+    TAILQ_HEAD(pending_list, pending) pendings;
     SSL_CTX *tls;                /* admin.tls, or NULL: cleartext */
     /* POST /v1/invalidations answered 202: how many, and the time spent
      * in the handler (body parsed, applied, journaled, answer queued) */

@@ -298,9 +298,10 @@ static void inv_record(struct fleet *f, struct inv *v)
     f->ninvs++;
     while (f->ninvs > FLEET_RECENT) {
         struct inv *o = TAILQ_FIRST(&f->invs);
-        while (o != NULL && o->local && !o->pushed && !o->global && f->redis)
+        while (o != NULL && o != v && o->local && !o->pushed && !o->global && f->redis)
             o = TAILQ_NEXT(o, link);
-        if (o == NULL)
+        /* never the one just recorded: the caller still uses it */
+        if (o == NULL || o == v)
             break;
         TAILQ_REMOVE(&f->invs, o, link);
         f->ninvs--;
@@ -441,9 +442,10 @@ static void recent_compact(struct fleet *f)
         LOG_E("fleet: cannot write %s: %s", tmp, strerror(errno));
         return;
     }
-    TAILQ_FOREACH(v, &f->invs, link)
+    TAILQ_FOREACH(v, &f->invs, link) {
         if (rc == 0)
             rc = recent_line(fp, v);
+    }
     if (rc == 0 && (fflush(fp) != 0 || fdatasync(fileno(fp)) != 0))
         rc = EDGE_EIO;
     if (fclose(fp) != 0)
