@@ -320,6 +320,21 @@ void fill_source_for(struct server *s, struct obj *o, const struct conf_distribu
     src_set(s, o, dist, s3_key, query, etag ? strdup(etag) : NULL, lm ? strdup(lm) : NULL);
 }
 
+/* The first fetch asks again (another Range, or none), from inside its
+ * on_head. */
+static void fill_restart(struct fill *fl)
+{
+    fl->restarts++;
+    origin_fetch_cancel(fl->fetch);
+    fl->fetch = NULL;
+    if (fill_fetch(fl) < 0) {
+        set_error(fl, 502);
+        cache_unindex(fl->o);
+        obj_complete(fl->o);
+        fill_free(fl);
+    }
+}
+
 static void on_head(void *arg, const struct origin_resp *r)
 {
     struct fill *fl;
@@ -376,15 +391,7 @@ static void on_head(void *arg, const struct origin_resp *r)
         LOG_D("origin %s: unusable Content-Range for \"%s\": fetching it whole",
               fl->dist->origin->name, fl->s3_key);
         fl->ranged = false;
-        fl->restarts++;
-        origin_fetch_cancel(fl->fetch);
-        fl->fetch = NULL;
-        if (fill_fetch(fl) < 0) {
-            set_error(fl, 502);
-            cache_unindex(o);
-            obj_complete(o);
-            fill_free(fl);
-        }
+        fill_restart(fl);
         return;
     }
     if (status == 416 && fl->ranged && fl->restarts < 2) {
@@ -399,15 +406,7 @@ static void on_head(void *arg, const struct origin_resp *r)
         } else {
             fl->ranged = false;
         }
-        fl->restarts++;
-        origin_fetch_cancel(fl->fetch);
-        fl->fetch = NULL;
-        if (fill_fetch(fl) < 0) {
-            set_error(fl, 502);
-            cache_unindex(o);
-            obj_complete(o);
-            fill_free(fl);
-        }
+        fill_restart(fl);
         return;
     }
     bool ok = status == 200 || (fl->ranged && status == 206);
