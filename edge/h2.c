@@ -158,6 +158,7 @@ struct h2s {
     nghttp2_rcbuf *method, *path, *authority, *host, *range;
     /* preconditions (RFC 9110 13.1), evaluated by the exchange */
     nghttp2_rcbuf *if_match, *if_none_match, *if_modified_since, *if_unmodified_since;
+    nghttp2_rcbuf *if_range;
     size_t hdr_bytes;
     unsigned nhdrs;
     bool too_large; /* over max_head_bytes / max_headers: 431 */
@@ -352,7 +353,7 @@ static void release_fields(struct h2s *s)
 {
     nghttp2_rcbuf **f[] = {&s->method, &s->path, &s->authority, &s->host, &s->range,
                            &s->if_match, &s->if_none_match, &s->if_modified_since,
-                           &s->if_unmodified_since};
+                           &s->if_unmodified_since, &s->if_range};
 
     for (size_t i = 0; i < ARRAY_LEN(f); i++) {
         if (*f[i] != NULL) {
@@ -588,7 +589,7 @@ static void h2s_head_done(struct h2s *s, bool end_stream)
     if (s->range)
         r = nghttp2_rcbuf_get_buf(s->range);
     const char *q = p.len ? memchr(p.base, '?', p.len) : NULL;
-    struct http1_header cond[4];
+    struct http1_header cond[5];
     unsigned ncond = 0;
     const struct {
         const char *name;
@@ -596,7 +597,8 @@ static void h2s_head_done(struct h2s *s, bool end_stream)
     } cf[] = {{"if-match", s->if_match},
               {"if-none-match", s->if_none_match},
               {"if-modified-since", s->if_modified_since},
-              {"if-unmodified-since", s->if_unmodified_since}};
+              {"if-unmodified-since", s->if_unmodified_since},
+              {"if-range", s->if_range}};
     for (size_t i = 0; i < ARRAY_LEN(cf); i++) {
         if (cf[i].v == NULL)
             continue;
@@ -902,6 +904,8 @@ static int on_header_cb(nghttp2_session *ngh, const nghttp2_frame *frame, nghttp
         keep(&s->if_modified_since, value);
     } else if (rcbuf_is(name, "if-unmodified-since")) {
         keep(&s->if_unmodified_since, value);
+    } else if (rcbuf_is(name, "if-range")) {
+        keep(&s->if_range, value);
     } else if (rcbuf_is(name, "content-length")) {
         /* nghttp2 checked it is a number that DATA will match */
         s->has_clen = s->has_clen || !rcbuf_is(value, "0");
