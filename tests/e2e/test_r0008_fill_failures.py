@@ -1,0 +1,201 @@
+"""
+r0008: failures during block fills.
+
+  - a client that disconnects mid-fill never aborts the fetches others
+    wait on: the others complete byte-identical, each block fetched once;
+  - a fill whose last reader left completes into the cache (the object is
+    under cache.orphan_fill_max): nothing fetched is fetched again;
+  - the origin resets the connection in the middle of a block (in the
+    first block, or 300000 bytes into block 5): the client is cut cleanly
+    (a short transfer, never a short body presented as whole, and the
+    bytes it got are right), nothing wrong is cached: the next request gets
+    the right bytes and the origin sees the failed block fetched again;
+  - a stalled fetch does not hold its readers past cache.reader_timeout:
+    they finish (handed over to a new fetch) or are cut long before the
+    origin idle timeout, and the next request gets the right bytes.
+"""
+
+import http.client
+import time
+
+import pytest
+
+import harness
+from rangeutil import (MiB, CurlStream, check_block_fetches, fault_config,
+                       fetched_spans, origin_gets, range_of, union)
+
+RATE = 8 * MiB
+
+
+def _no_byte_twice(spans, size):
+    assert union(spans) == [(0, size - 1)], spans
+    assert sum(b - a + 1 for a, b in spans) == size, \
+        "bytes fetched twice: %r" % sorted(spans)
+
+
+def test_reader_leaves_others_complete(fault, edge_fault, tmp_path):
+    key = "r0008/shared.bin"
+    size = 24 * MiB
+    info = fault.put(key, size=size, seed=801)
+    try:
+        fault.fault(key, rate=RATE)
+        e = edge_fault(["--max-object-size", "64MiB"])
+        url = e.url("/" + key)
+        leaver = CurlStream(url, timeout=60, workdir=tmp_path)
+        stayers = [CurlStream(url, timeout=60, workdir=tmp_path)
+                   for _ in range(3)]
+        harness.wait_for(lambda: leaver.nbytes >= MiB
+                         or leaver.proc.poll() is not None, 30,
+                         "the leaving client's first MiB")
+        assert leaver.nbytes < size, "the fill was over before the test"
+        leaver.kill()
+        for s in stayers:
+            s.wait()
+            assert s.rc == 0 and s.status == 200, s
+            assert s.nbytes == size and s.sha256 == info["sha256"], s
+        gets = check_block_fetches(fault, key, size, etag=info["etag"])
+        _no_byte_twice(fetched_spans(gets, size), size)
+        n = len(gets)
+        fault.fault(key, clear=True)
+        r = CurlStream(url, timeout=60, workdir=tmp_path).wait()
+        assert r.rc == 0 and r.sha256 == info["sha256"], r
+        assert r.xcache() == "hit", r
+        assert len(origin_gets(fault, key)) == n
+        e.check_alive()
+    finally:
+        fault.delete(key)
+
+
+def test_orphan_fill_completes(fault, edge_fault, tmp_path):
+    key = "r0008/orphan.bin"
+    size = 4 * MiB              # below orphan_fill_max (8 MiB)
+    info = fault.put(key, size=size, seed=802)
+    fault.fault(key, rate=RATE)
+    e = edge_fault()
+    url = e.url("/" + key)
+    a = CurlStream(url, timeout=60, workdir=tmp_path)
+    harness.wait_for(lambda: a.nbytes >= 100000 or a.proc.poll() is not None,
+                     30, "first bytes")
+    assert a.nbytes < size
+    a.kill()
+    # the fetches in flight end on their own (done, not aborted)
+    harness.wait_for(lambda: all(g["done"] or g["aborted"]
+                                 for g in origin_gets(fault, key)), 30,
+                     "the origin fetches to end")
+    assert not [g for g in origin_gets(fault, key) if g["aborted"]], \
+        origin_gets(fault, key)
+    fault.fault(key, clear=True)
+    r = CurlStream(url, timeout=60, workdir=tmp_path).wait()
+    assert r.rc == 0 and r.status == 200 and r.sha256 == info["sha256"], r
+    gets = check_block_fetches(fault, key, size, etag=info["etag"])
+    _no_byte_twice(fetched_spans(gets, size), size)
+
+
+# (id, fault, the object offset where the origin resets)
+RESETS = [
+    ("block0", {"reset_after": 300000, "times": 1}, 300000),
+    ("block5", {"at_offset": 5 * MiB + 300000, "reset_after": 0,
+                "times": 1}, 5 * MiB + 300000),
+]
+
+
+@pytest.mark.parametrize("spec,offset", [r[1:] for r in RESETS],
+                         ids=[r[0] for r in RESETS])
+def test_origin_reset_mid_block(fault, edge_fault, tmp_path, spec, offset):
+    key = "r0008/reset.bin"
+    size = 12 * MiB + 99
+    info = fault.put(key, size=size, seed=803)
+    data = harness.object_bytes(size, 803)
+    fault.fault(key, **spec)
+    e = edge_fault(["--max-object-size", "64MiB"])
+    url = e.url("/" + key)
+
+    a = CurlStream(url, timeout=30, keep=True, workdir=tmp_path).wait()
+    if a.status == 200:
+        assert a.rc in harness.CURL_TRUNCATED, \
+            "a cut fill reached the client as a whole body: %r" % a
+        assert a.nbytes < size and bytes(a.body) == data[:a.nbytes]
+        assert a.nbytes <= offset, (a.nbytes, offset)
+    else:
+        assert a.status in (502, 504), a
+    # the one origin fetch that was reset (other fetches of the failed
+    # fill may have been dropped too)
+    resets = [g for g in origin_gets(fault, key) if g["aborted"]
+              and g["bytes_sent"] == offset - (range_of(g)[0]
+                                               if g["range"] else 0)]
+    assert len(resets) == 1, origin_gets(fault, key)
+    n = len(origin_gets(fault, key))
+
+    # nothing wrong cached: the whole object and the failed block, right
+    b = CurlStream(url, timeout=30, workdir=tmp_path).wait()
+    assert b.rc == 0 and b.status == 200, b
+    assert b.nbytes == size and b.sha256 == info["sha256"], b
+    lo = offset - offset % MiB
+    c = CurlStream(url, "-H", "Range: bytes=%d-%d" % (lo, lo + MiB - 1),
+                   timeout=30, keep=True, workdir=tmp_path).wait()
+    assert c.status == 206 and bytes(c.body) == data[lo:lo + MiB], c
+    # the failed block was fetched again
+    later = origin_gets(fault, key)[n:]
+    again = [g for g in later if g["status"] == 206
+             and range_of(g)[0] <= offset
+             and (range_of(g)[1] is None or offset <= range_of(g)[1])]
+    assert again, "no refetch of offset %d: %r" % (
+        offset, [(g["range"], g["status"]) for g in later])
+    check_block_fetches(fault, key, size, etag=info["etag"])
+    e.check_alive()
+
+
+def test_reader_timeout_hands_over_stalled_fetch(fault, edge, tmp_path):
+    key = "r0008/stalled.bin"
+    size = 3 * MiB
+    info = fault.put(key, size=size, seed=804)
+    fault.fault(key, stall_after=100000, times=1)
+    cfg = fault_config(fault, cache={"reader_timeout": "2s"})
+    cfg["origins"][0]["idle_timeout"] = "60s"
+    e = edge(config=cfg)
+    url = e.url("/" + key)
+
+    t0 = time.monotonic()
+    a = CurlStream(url, timeout=50, keep=True, workdir=tmp_path).wait()
+    took = time.monotonic() - t0
+    # the origin idle timeout (60s) did not decide it: reader_timeout did
+    assert took < 30, "the reader waited %.1fs on a stalled fetch" % took
+    data = harness.object_bytes(size, 804)
+    if a.rc == 0:
+        assert a.status == 200 and bytes(a.body) == data, a
+    else:
+        assert a.rc in harness.CURL_TRUNCATED or a.status in (502, 504), a
+        assert bytes(a.body) == data[:a.nbytes]
+    b = CurlStream(url, timeout=30, workdir=tmp_path).wait()
+    assert b.rc == 0 and b.sha256 == info["sha256"], b
+    covering = [g for g in origin_gets(fault, key)
+                if range_of(g)[0] <= 100000]
+    assert len(covering) >= 2, "the stalled block was not fetched again"
+
+
+def test_fault_at_offset_itself(fault):
+    """The fault origin's at_offset: only requests whose bytes include the
+    offset match, and the reset comes that many bytes past it."""
+    key = "r0008/at-offset.bin"
+    fault.put(key, size=3 * MiB, seed=805)
+    fault.fault(key, at_offset=2 * MiB + 10, reset_after=5, times=1)
+
+    def fetch(rng):
+        c = http.client.HTTPConnection("127.0.0.1", fault.port, timeout=10)
+        try:
+            c.request("GET", "/%s/%s" % (fault.BUCKET, key),
+                      headers={"Range": rng})
+            r = c.getresponse()
+            try:
+                return r.status, len(r.read())
+            except (http.client.IncompleteRead, ConnectionError):
+                return r.status, -1
+        finally:
+            c.close()
+
+    assert fetch("bytes=0-1048575") == (206, MiB)          # not matched
+    assert fetch("bytes=2097152-3145727") == (206, -1)     # reset
+    assert fetch("bytes=2097152-3145727") == (206, MiB)    # spent
+    recs = fault.requests_for(key)
+    assert [r["aborted"] for r in recs] == [False, True, False]
+    assert recs[1]["bytes_sent"] == 15
