@@ -8,6 +8,7 @@ rangeutil.py: helpers of the r tier (ranges, coalescing, block fills).
   origin_gets(), check_block_fetches(), fetched_spans(), max_overlap():
                           what the fault origin saw for one key
   fault_config()          a YAML config (dict) in front of the fault origin
+  established()           clients connected to a local port right now
   CurlStream              curl in the background, its body hashed as it
                           arrives (never written to disk), progress live
 
@@ -215,6 +216,30 @@ def max_overlap(recs):
         cur += d
         best = max(best, cur)
     return best
+
+
+def established(port):
+    """TCP connections accepted on a local port and still open (from
+    /proc/net/tcp and tcp6): how many clients are connected to it."""
+    n = 0
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "01" and \
+                    int(fields[1].rsplit(":", 1)[1], 16) == port:
+                n += 1
+    return n
+
+
+def url_port(url):
+    m = re.match(r"https?://[^/]*:(\d+)/", url)
+    assert m, url
+    return int(m.group(1))
 
 
 # ----------------------------------------------------------------- configs

@@ -199,3 +199,35 @@ def test_fault_at_offset_itself(fault):
     recs = fault.requests_for(key)
     assert [r["aborted"] for r in recs] == [False, True, False]
     assert recs[1]["bytes_sent"] == 15
+
+
+def test_fault_hold_itself(fault):
+    """The fault origin's hold: no answer until the test opens the gate;
+    an open gate lets later requests through at once."""
+    import threading
+    key = "r0008/hold.bin"
+    fault.put(key, size=1000, seed=806)
+    fault.fault(key, hold="g")
+    got = []
+
+    def fetch():
+        c = http.client.HTTPConnection("127.0.0.1", fault.port, timeout=30)
+        try:
+            c.request("GET", "/%s/%s" % (fault.BUCKET, key))
+            r = c.getresponse()
+            got.append((r.status, len(r.read())))
+        finally:
+            c.close()
+
+    t = threading.Thread(target=fetch, daemon=True)
+    t.start()
+    recs = harness.wait_for(lambda: fault.requests_for(key), 10,
+                            "the held request")
+    assert recs[0]["status"] is None and not got
+    fault.release("g")
+    t.join(30)
+    assert got == [(200, 1000)]
+    t = threading.Thread(target=fetch, daemon=True)
+    t.start()
+    t.join(30)
+    assert got == [(200, 1000), (200, 1000)]
