@@ -6,8 +6,10 @@ block size (64KiB..64MiB); the first fetch of an object learns its size
 from Content-Range and every later one carries If-Match with its ETag. A
 cold small range fetches at most two blocks. Blocks fetched for one
 request serve the next ones (Hit, no origin request), including a whole
-GET once every block is in. Block sizes outside 64KiB..64MiB, or not a
-size, are configuration errors naming the key.
+GET once every block is in. The new keys (cache.block_size,
+readahead_blocks, orphan_fill_max, reader_timeout, limits.max_ranges) pass
+`s3edge -t` with their defaults; block sizes outside 64KiB..64MiB and
+values of the wrong kind are errors naming the file and the key.
 """
 
 import subprocess
