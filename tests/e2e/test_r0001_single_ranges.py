@@ -2,8 +2,10 @@
 r0001: single byte ranges (RFC 9110 14) answered from the block store.
 
 A cold range is a Miss that fetches only the blocks it covers, as
-block-aligned Range requests; the same and other ranges inside those
-blocks are then Hits with no origin request. Every case of RFC 9110 14
+block-aligned Range requests (on an object larger than
+cache.orphan_fill_max, or with orphan_fill_max: 0: a smaller object may be
+completed into the cache once the client has its bytes); the same and
+other ranges inside those blocks are then Hits with no origin request. Every case of RFC 9110 14
 that a single range can hit: a-b, a-, -n, a range across a block boundary,
 an end past the object (clipped), a suffix longer than the object (the
 whole object as 206 0-(N-1)/N), start at or past the end (416 with
@@ -16,8 +18,8 @@ GET 200 empty). S3 never sees a multi-range or an unaligned range.
 import pytest
 
 import harness
-from rangeutil import (BLOCK, MiB, check_block_fetches, origin_gets,
-                       parse_content_range, range_of)
+from rangeutil import (BLOCK, MiB, check_block_fetches, fault_config,
+                       origin_gets, parse_content_range, range_of)
 
 SIZE = 5 * MiB + 12345          # six blocks, the last one partial
 SEED = 101
@@ -59,8 +61,12 @@ INVALID = ["bytes=abc", "bytes=5-2", "items=0-10", "bytes 0-10", "bytes=",
 
 
 def test_cold_range_fetches_only_its_blocks(fault, edge_fault, get):
+    # larger than cache.orphan_fill_max (8 MiB): once the client has its
+    # bytes, the edge does not go on to complete the object
     key = "r0001/cold.bin"
-    data, etag = _put(fault, key)
+    size = 20 * MiB + 12345
+    info = fault.put(key, size=size, seed=SEED, content_type="video/mp4")
+    data, etag = harness.object_bytes(size, SEED), info["etag"]
     e = edge_fault(["--max-object-size", "64MiB"])
     url = e.url("/" + key)
 
@@ -68,7 +74,7 @@ def test_cold_range_fetches_only_its_blocks(fault, edge_fault, get):
     r = get(url, "-H", "Range: bytes=%d-%d" % (a, b))
     _check_206(r, data, a, b)
     assert r.xcache() == "miss", r
-    gets = check_block_fetches(fault, key, SIZE, etag=etag)
+    gets = check_block_fetches(fault, key, size, etag=etag)
     assert sum(g["bytes_sent"] for g in gets) <= 2 * BLOCK, gets
     first = gets[0]
     assert first["range"].startswith("bytes=%d-" % (3 * MiB)), first
@@ -85,7 +91,7 @@ def test_cold_range_fetches_only_its_blocks(fault, edge_fault, get):
     a3, b3 = 4 * MiB - 10, 4 * MiB + 9
     r = get(url, "-H", "Range: bytes=%d-%d" % (a3, b3))
     _check_206(r, data, a3, b3)
-    gets = check_block_fetches(fault, key, SIZE, etag=etag)
+    gets = check_block_fetches(fault, key, size, etag=etag)
     assert any(g["range"].startswith("bytes=%d-" % (4 * MiB))
                for g in gets[n:]), gets
     assert all("if-match" in g["headers"] for g in gets[n:]), gets
@@ -169,7 +175,27 @@ def test_accept_ranges_and_head(fault, edge_fault, get):
         assert r.header("content-length") == str(SIZE), r
         assert r.header("content-range") is None, r
         assert r.header("etag") == etag
-        assert r.body == b""
+
+
+def test_orphan_fill_max_0_fetches_only_the_range(fault, edge, get):
+    """With cache.orphan_fill_max: 0 nothing is fetched once the client has
+    its bytes, whatever the object's size: a cold range costs its blocks."""
+    key = "r0001/small-cold.bin"
+    data, etag = _put(fault, key)
+    e = edge(config=fault_config(fault, cache={"orphan_fill_max": "0",
+                                               "max_object_size": "64MiB"}))
+    url = e.url("/" + key)
+    a, b = 3 * MiB + 500, 3 * MiB + 1499
+    r = get(url, "-H", "Range: bytes=%d-%d" % (a, b))
+    _check_206(r, data, a, b)
+    assert r.xcache() == "miss"
+    a2, b2 = 10, BLOCK + 10             # blocks 0 and 1
+    r = get(url, "-H", "Range: bytes=%d-%d" % (a2, b2))
+    _check_206(r, data, a2, b2)
+    gets = check_block_fetches(fault, key, SIZE, etag=etag)
+    assert sorted(range_of(g)[0] for g in gets) == [0, BLOCK, 3 * BLOCK], [
+        g["range"] for g in gets]
+    assert sum(g["bytes_sent"] for g in gets) == 3 * BLOCK
 
 
 def test_zero_length_object(fault, edge_fault, get):

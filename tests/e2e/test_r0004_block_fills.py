@@ -30,9 +30,11 @@ def test_block_size(fault, edge, get, bs):
     size = 6 * bs + 1234
     info = fault.put(key, size=size, seed=SEED)
     data = harness.object_bytes(size, SEED)
+    # orphan_fill_max 0: the small range is not followed by a fetch of
+    # the rest of the (small) object once the client has its bytes
     e = edge(config=fault_config(fault, cache={
         "block_size": "%dKiB" % (bs // KiB), "max_object_size": "64MiB",
-        "memory_size": "256MiB"}))
+        "memory_size": "256MiB", "orphan_fill_max": "0"}))
     url = e.url("/" + key)
 
     # a small cold range in the middle of block 2

@@ -36,7 +36,7 @@ def test_stampede_one_fetch_per_block(fault, edge_fault, tmp_path):
         clients = []
         try:
             for _ in range(CLIENTS):
-                clients.append(CurlStream(url, timeout=180,
+                clients.append(CurlStream(url, timeout=300, piped=True,
                                           workdir=tmp_path))
             harness.wait_for(lambda: established(port) >= CLIENTS, 60,
                              "%d clients connected" % CLIENTS, interval=0.1)
@@ -44,7 +44,7 @@ def test_stampede_one_fetch_per_block(fault, edge_fault, tmp_path):
             t_release = time.monotonic()
             fault.release(GATE)
             for c in clients:
-                c.wait(200)
+                c.wait(330)
         finally:
             for c in clients:
                 c.kill()

@@ -60,7 +60,7 @@ def test_replaced_between_block_fetches(fault, edge_fault, tmp_path,
         a.wait(), b.wait(), c.wait()
 
         # A started on the old version, which can no longer complete
-        assert a.status == 200, a
+        assert a.status == 200 and a.header("etag") == v1["etag"], a
         assert _version(a.body, old, new) == "old-prefix", \
             "client A: %s (%d bytes, rc %s)" % (
                 _version(a.body, old, new), a.nbytes, a.rc)
@@ -68,18 +68,22 @@ def test_replaced_between_block_fetches(fault, edge_fault, tmp_path,
         # B: a whole version or a cut prefix of one, never a mix
         vb = _version(b.body, old, new)
         assert vb != "MIXED", b
+        assert b.header("etag") == (v1 if vb.startswith("old")
+                                    else v2)["etag"], (vb, b)
         if vb in ("old", "new"):
             assert b.rc == 0, b
         else:
             assert b.rc in harness.CURL_TRUNCATED, b
-        # C asked for 100 bytes at 40 MiB: old or new bytes there, or cut
+        # C asked for 100 bytes at 40 MiB: old or new bytes there, as its
+        # ETag and Content-Range say, or cut
         if c.rc == 0 and c.status == 206:
-            cr = c.header("content-range")
-            assert cr in ("bytes %d-%d/%d" % (40 * MiB, 40 * MiB + 99, SIZE),
-                          "bytes %d-%d/%d" % (40 * MiB, 40 * MiB + 99,
-                                              new_size)), c
-            src = old if cr.endswith("/%d" % SIZE) else new
-            assert bytes(c.body) == src[40 * MiB:40 * MiB + 100], c
+            assert c.header("etag") in (v1["etag"], v2["etag"]), c
+            is_old = c.header("etag") == v1["etag"]
+            assert c.header("content-range") == "bytes %d-%d/%d" % (
+                40 * MiB, 40 * MiB + 99, SIZE if is_old else new_size), c
+            src = old if is_old else new
+            assert bytes(c.body) == src[40 * MiB:40 * MiB + 100], \
+                "C's bytes are not those of the version its ETag names"
         else:
             assert c.rc in harness.CURL_TRUNCATED or c.status in (
                 502, 503, 504), c

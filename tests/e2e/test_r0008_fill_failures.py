@@ -5,11 +5,13 @@ r0008: failures during block fills.
     wait on: the others complete byte-identical, each block fetched once;
   - a fill whose last reader left completes into the cache (the object is
     under cache.orphan_fill_max): nothing fetched is fetched again;
-  - the origin resets the connection in the middle of a block (in the
-    first block, or 300000 bytes into block 5): the client is cut cleanly
-    (a short transfer, never a short body presented as whole, and the
-    bytes it got are right), nothing wrong is cached: the next request gets
-    the right bytes and the origin sees the failed block fetched again;
+  - the origin resets the connection in the middle of a block (the first
+    block of a GET, the first block of a range from 5 MiB, a read-ahead
+    block): a client reading that block is cut cleanly (a short transfer,
+    never a short body presented as whole, and the bytes it got are
+    right); a read-ahead block may instead be fetched again before the
+    client gets there; nothing wrong is cached: the next request gets the
+    right bytes and the origin sees the failed block fetched again;
   - a stalled fetch does not hold its readers past cache.reader_timeout:
     they finish (handed over to a new fetch) or are cut long before the
     origin idle timeout, and the next request gets the right bytes.
@@ -91,17 +93,31 @@ def test_orphan_fill_completes(fault, edge_fault, tmp_path):
     _no_byte_twice(fetched_spans(gets, size), size)
 
 
-# (id, fault, the object offset where the origin resets)
+# (id, the client's Range, fault, the object offset where the origin
+# resets, whether the client is reading that block when it happens)
+AT_5M = 5 * MiB + 300000
 RESETS = [
-    ("block0", {"reset_after": 300000, "times": 1}, 300000),
-    ("block5", {"at_offset": 5 * MiB + 300000, "reset_after": 0,
-                "times": 1}, 5 * MiB + 300000),
+    # the first fetch of a whole GET: the client is reading it
+    ("block0", None, {"reset_after": 300000, "times": 1}, 300000, True),
+    # the first fetch of a range from 5 MiB: the client is reading it
+    ("range-block5", "bytes=%d-" % (5 * MiB),
+     {"at_offset": AT_5M, "reset_after": 0, "times": 1}, AT_5M, True),
+    # a read-ahead fetch of a whole GET: refetched before the client gets
+    # there (a whole, right body) or the client is cut
+    ("readahead-block5", None,
+     {"at_offset": AT_5M, "reset_after": 0, "times": 1}, AT_5M, False),
 ]
 
 
-@pytest.mark.parametrize("spec,offset", [r[1:] for r in RESETS],
-                         ids=[r[0] for r in RESETS])
-def test_origin_reset_mid_block(fault, edge_fault, tmp_path, spec, offset):
+def _covers(g, offset):
+    a, b = range_of(g)
+    return a <= offset and (b is None or offset <= b)
+
+
+@pytest.mark.parametrize("rng,spec,offset,reading",
+                         [r[1:] for r in RESETS], ids=[r[0] for r in RESETS])
+def test_origin_reset_mid_block(fault, edge_fault, tmp_path, rng, spec,
+                                offset, reading):
     key = "r0008/reset.bin"
     size = 12 * MiB + 99
     info = fault.put(key, size=size, seed=803)
@@ -110,21 +126,29 @@ def test_origin_reset_mid_block(fault, edge_fault, tmp_path, spec, offset):
     e = edge_fault(["--max-object-size", "64MiB"])
     url = e.url("/" + key)
 
-    a = CurlStream(url, timeout=30, keep=True, workdir=tmp_path).wait()
-    if a.status == 200:
+    start = int(rng[6:-1]) if rng else 0
+    want = data[start:]
+    a = CurlStream(url, *(["-H", "Range: " + rng] if rng else []),
+                   timeout=30, keep=True, workdir=tmp_path).wait()
+    cut = a.rc != 0 or a.nbytes != len(want)
+    if a.status in (200, 206) and cut:
         assert a.rc in harness.CURL_TRUNCATED, \
-            "a cut fill reached the client as a whole body: %r" % a
-        assert a.nbytes < size and bytes(a.body) == data[:a.nbytes]
-        assert a.nbytes <= offset, (a.nbytes, offset)
+            "a short body presented as whole: %r" % a
+        assert a.nbytes < len(want) and bytes(a.body) == want[:a.nbytes]
+        assert start + a.nbytes <= offset, (a.nbytes, offset)
+    elif a.status in (200, 206):
+        assert not reading, "the client reading the failed block " \
+            "was not cut: %r" % a
+        assert bytes(a.body) == want, "a whole body with wrong bytes"
     else:
         assert a.status in (502, 504), a
+    gets = origin_gets(fault, key)
     # the one origin fetch that was reset (other fetches of the failed
     # fill may have been dropped too)
-    resets = [g for g in origin_gets(fault, key) if g["aborted"]
-              and g["bytes_sent"] == offset - (range_of(g)[0]
-                                               if g["range"] else 0)]
-    assert len(resets) == 1, origin_gets(fault, key)
-    n = len(origin_gets(fault, key))
+    resets = [g for g in gets if g["aborted"] and _covers(g, offset)
+              and g["bytes_sent"] == offset - range_of(g)[0]]
+    assert len(resets) == 1, [(g["range"], g["status"], g["aborted"],
+                               g["bytes_sent"]) for g in gets]
 
     # nothing wrong cached: the whole object and the failed block, right
     b = CurlStream(url, timeout=30, workdir=tmp_path).wait()
@@ -134,13 +158,10 @@ def test_origin_reset_mid_block(fault, edge_fault, tmp_path, spec, offset):
     c = CurlStream(url, "-H", "Range: bytes=%d-%d" % (lo, lo + MiB - 1),
                    timeout=30, keep=True, workdir=tmp_path).wait()
     assert c.status == 206 and bytes(c.body) == data[lo:lo + MiB], c
-    # the failed block was fetched again
-    later = origin_gets(fault, key)[n:]
-    again = [g for g in later if g["status"] == 206
-             and range_of(g)[0] <= offset
-             and (range_of(g)[1] is None or offset <= range_of(g)[1])]
-    assert again, "no refetch of offset %d: %r" % (
-        offset, [(g["range"], g["status"]) for g in later])
+    # the failed block was fetched again, in full
+    again = [g for g in origin_gets(fault, key) if _covers(g, offset)
+             and g["status"] == 206 and g["done"]]
+    assert again, "no refetch of offset %d" % offset
     # block fetches only; the retry may start over without If-Match (the
     # object was dropped), but an If-Match is always this ETag
     for g in check_block_fetches(fault, key, size):

@@ -125,7 +125,7 @@ def test_curl_http2(gib_object, fault, edge_fault, tmp_path, proto):
         curl_proto = ["--http2", "--cacert", str(harness.tls_pki()[0])]
         url = "https://127.0.0.1:%d/%s" % (tls_port, key)
     t0 = time.monotonic()
-    c = CurlStream(url, timeout=60, proto=curl_proto,
+    c = CurlStream(url, timeout=60, proto=curl_proto, piped=True,
                    workdir=tmp_path).wait(70)
     took = time.monotonic() - t0
     assert c.rc == 0 and c.status == 200, c
