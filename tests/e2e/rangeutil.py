@@ -287,8 +287,8 @@ class CurlStream:
     """curl URL in the background. The body goes through a pipe into
     sha256 in this process (`nbytes` grows as bytes arrive; keep=True also
     keeps it in memory), or with piped=True into a sha256sum process, so
-    that hundreds of clients cost no Python (then nbytes and the times
-    come from curl's -w at the end). Protocol per E2E_PROTO
+    that hundreds of clients cost no Python (then nbytes comes from curl's
+    -w at the end, and t_first stays None). Protocol per E2E_PROTO
     (harness.curl_proto_args) unless `proto` gives curl's arguments."""
 
     def __init__(self, url, *args, timeout=60, keep=False, proto=None,
@@ -332,6 +332,7 @@ class CurlStream:
     def _read(self):
         if self.hasher is not None:
             self.hash_out = self.hasher.stdout.read()
+            self.t_end = time.monotonic()
             return
         out = self.proc.stdout
         for _ in range(1 << 24):
@@ -382,9 +383,6 @@ class CurlStream:
             self.sha256 = self.hash_out.decode("ascii", "replace").split(
                 " ")[0]
             self.nbytes = int(self.info.get("size_download", -1))
-            if "time_starttransfer" in self.info:
-                self.t_first = self.t_spawn + self.info["time_starttransfer"]
-                self.t_end = self.t_spawn + self.info["time_total"]
         else:
             self.sha256 = self.digest.hexdigest()
         try:

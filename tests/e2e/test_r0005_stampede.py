@@ -5,8 +5,8 @@ are connected to the edge, so they all wait on the same cold object. Coalescing:
 at most one origin fetch per block, so the origin sends each byte of the
 object exactly once (the sum of its bytes for the key is the object's
 size) and its block ranges do not overlap; every client gets the whole
-object, byte-identical (sha256). The clients' median time to first byte is
-reported, not asserted.
+object, byte-identical (sha256). The time to the last byte is reported, not
+asserted. The bodies go through sha256sum processes, never to disk.
 """
 
 import statistics
@@ -67,12 +67,10 @@ def test_stampede_one_fetch_per_block(fault, edge_fault, tmp_path):
         # the stampede was real: no origin answer before the release
         assert min(g["t_first_byte"] for g in gets) >= t_release, gets[:3]
 
-        ttfb = sorted(c.t_first - t_release for c in clients)
         last = sorted(c.t_end - t_release for c in clients)
-        print("r0005: %d clients, %d origin GETs; from the release: first "
-              "byte median %.3fs, last byte median %.3fs, max %.3fs"
-              % (CLIENTS, len(gets), statistics.median(ttfb),
-                 statistics.median(last), last[-1]))
+        print("r0005: %d clients, %d origin GETs; from the release to the "
+              "last byte: median %.1fs, max %.1fs"
+              % (CLIENTS, len(gets), statistics.median(last), last[-1]))
         e.check_alive()
     finally:
         fault.delete(KEY)
