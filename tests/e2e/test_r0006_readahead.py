@@ -11,7 +11,6 @@ once. The speed-up is reported, not asserted.
 
 import time
 
-import harness
 from rangeutil import (MiB, CurlStream, check_block_fetches, fault_config,
                        fetched_spans, max_overlap, union)
 

@@ -18,7 +18,9 @@ import harness
 from rangeutil import MiB, CurlStream, origin_gets
 
 SIZE = 48 * MiB
-RATE = 2 * MiB          # per origin connection: the fill takes seconds
+HELD = 20 * MiB         # the origin holds the fetch of this block back
+GATE = "r0007"
+RATE = 2 * MiB          # per origin connection
 
 
 def _version(body, old, new):
@@ -33,16 +35,28 @@ def _version(body, old, new):
     return "MIXED"
 
 
-@pytest.mark.parametrize("new_size", [SIZE, SIZE - 3 * MiB - 17],
-                         ids=["same-size", "shorter"])
+# held: the fetch of block 20 waits for a gate, so a reader in order
+# cannot get past it and the object is still being filled when it is
+# replaced, whatever the machine's speed; slow: every fetch crawls, so many
+# block fetches are in flight when the 412 comes (the fill needs >= 2 s,
+# the replacement follows the first byte)
+MODES = [("held", SIZE), ("held", SIZE - 3 * MiB - 17), ("slow", SIZE)]
+
+
+@pytest.mark.parametrize("mode,new_size", MODES,
+                         ids=["held-same-size", "held-shorter",
+                              "slow-same-size"])
 def test_replaced_between_block_fetches(fault, edge_fault, tmp_path,
-                                        new_size):
-    key = "r0007/replaced-%d.bin" % new_size
+                                        mode, new_size):
+    key = "r0007/replaced-%s-%d.bin" % (mode, new_size)
     old = harness.object_bytes(SIZE, 701)
     new = harness.object_bytes(new_size, 702)
     v1 = fault.put(key, size=SIZE, seed=701)
     try:
-        fault.fault(key, rate=RATE)
+        if mode == "held":
+            fault.fault(key, at_offset=HELD, hold=GATE)
+        else:
+            fault.fault(key, rate=RATE)
         e = edge_fault(["--memory-cache", "512MiB",
                         "--max-object-size", "256MiB"])
         url = e.url("/" + key)
@@ -52,12 +66,18 @@ def test_replaced_between_block_fetches(fault, edge_fault, tmp_path,
                          30, "client A's first body bytes")
         v2 = fault.put(key, size=new_size, seed=702)
         assert v2["etag"] != v1["etag"]
-        # a client arriving after the replacement, while the old fill runs
+        # B comes after the replacement, while the old fill runs: its
+        # response starts from the old blocks
         b = CurlStream(url, timeout=60, keep=True, workdir=tmp_path)
+        harness.wait_for(lambda: b.nbytes > 0 or b.proc.poll() is not None,
+                         30, "client B's first body bytes")
+        # C asks for a block nobody fetched yet: its fetch meets the 412
         c = CurlStream(url, "-H", "Range: bytes=%d-%d" % (40 * MiB,
                                                           40 * MiB + 99),
                        timeout=60, keep=True, workdir=tmp_path)
-        a.wait(), b.wait(), c.wait()
+        c.wait()
+        fault.release(GATE)
+        a.wait(), b.wait()
 
         # A started on the old version, which can no longer complete
         assert a.status == 200 and a.header("etag") == v1["etag"], a

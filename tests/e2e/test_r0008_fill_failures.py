@@ -26,7 +26,6 @@ import harness
 from rangeutil import (MiB, CurlStream, check_block_fetches, fault_config,
                        fetched_spans, origin_gets, range_of, union)
 
-RATE = 8 * MiB
 
 
 def _no_byte_twice(spans, size):
@@ -40,7 +39,9 @@ def test_reader_leaves_others_complete(fault, edge_fault, tmp_path):
     size = 24 * MiB
     info = fault.put(key, size=size, seed=801)
     try:
-        fault.fault(key, rate=RATE)
+        # the fetch of block 12 waits for the gate: nobody gets past it
+        # before the leaver has left, whatever the machine's speed
+        fault.fault(key, at_offset=12 * MiB, hold="r0008-leave")
         e = edge_fault(["--max-object-size", "64MiB"])
         url = e.url("/" + key)
         leaver = CurlStream(url, timeout=60, workdir=tmp_path)
@@ -51,6 +52,7 @@ def test_reader_leaves_others_complete(fault, edge_fault, tmp_path):
                          "the leaving client's first MiB")
         assert leaver.nbytes < size, "the fill was over before the test"
         leaver.kill()
+        fault.release("r0008-leave")
         for s in stayers:
             s.wait()
             assert s.rc == 0 and s.status == 200, s
@@ -72,14 +74,21 @@ def test_orphan_fill_completes(fault, edge_fault, tmp_path):
     key = "r0008/orphan.bin"
     size = 4 * MiB              # below orphan_fill_max (8 MiB)
     info = fault.put(key, size=size, seed=802)
-    fault.fault(key, rate=RATE)
+    # the fetch of block 3 waits for the gate: it is in flight, its
+    # reader gone, when it is let go
+    fault.fault(key, at_offset=3 * MiB, hold="r0008-orphan")
     e = edge_fault()
     url = e.url("/" + key)
     a = CurlStream(url, timeout=60, workdir=tmp_path)
     harness.wait_for(lambda: a.nbytes >= 100000 or a.proc.poll() is not None,
                      30, "first bytes")
+    harness.wait_for(lambda: any(_covers(g, 3 * MiB)
+                                 for g in origin_gets(fault, key)), 30,
+                     "the fetch of block 3")
     assert a.nbytes < size
     a.kill()
+    a.wait()
+    fault.release("r0008-orphan")
     # the fetches in flight end on their own (done, not aborted)
     harness.wait_for(lambda: all(g["done"] or g["aborted"]
                                  for g in origin_gets(fault, key)), 30,
