@@ -32,6 +32,11 @@ KiB = 1024
 MiB = 1024 * 1024
 BLOCK = MiB                     # cache.block_size default
 
+# curl's exit code for a response the edge cut, on a command-line edge
+# under E2E_PROTO: HTTP/1.1, the connection closed before Content-Length
+# bytes (18, partial file); HTTP/2, RST_STREAM (92)
+CUT_RC = 92 if harness.E2E_PROTO in ("h2c", "h2") else 18
+
 _CR = re.compile(r"bytes (\d+)-(\d+)/(\d+)\Z")
 _CR_STAR = re.compile(r"bytes \*/(\d+)\Z")
 
