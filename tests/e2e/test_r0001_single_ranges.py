@@ -97,6 +97,11 @@ def test_cold_range_fetches_only_its_blocks(fault, edge_fault, get):
     assert all("if-match" in g["headers"] for g in gets[n:]), gets
     assert all(range_of(g)[0] != 3 * MiB for g in gets[n:]), \
         "block 3 fetched twice: %r" % gets
+    lines = e.wait_access(5)
+    assert [(l["status"], l["cache"]) for l in lines[:4]] == \
+        [("206", "MISS")] + [("206", "HIT")] * 3, lines
+    assert [l["bytes"] for l in lines[:4]] == ["1000", "1000", "100",
+                                               str(MiB - 7)], lines
 
 
 def test_single_ranges_cold_then_warm(fault, edge_fault, get):

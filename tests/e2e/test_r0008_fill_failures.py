@@ -145,6 +145,9 @@ def test_origin_reset_mid_block(fault, edge_fault, tmp_path, rng, spec,
         assert a.rc == CUT_RC, "a short body presented as whole: %r" % a
         assert a.nbytes < len(want) and bytes(a.body) == want[:a.nbytes]
         assert start + a.nbytes <= offset, (a.nbytes, offset)
+        line = e.wait_access(1)[0]
+        assert line.get("incomplete") == "1", line
+        assert int(line["bytes"]) <= a.nbytes + 65536, (line, a.nbytes)
     elif a.status in (200, 206):
         assert not reading, "the client reading the failed block " \
             "was not cut: %r" % a
