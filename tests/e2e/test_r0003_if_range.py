@@ -12,7 +12,7 @@ import pytest
 import harness
 from rangeutil import MiB, check_block_fetches, parse_content_range
 
-SIZE = 2 * MiB + 4321
+SIZE = 10 * MiB + 4321     # above cache.orphan_fill_max: no fill after a range
 SEED = 303
 LAST_MODIFIED = 1700000000          # Tue, 14 Nov 2023 22:13:20 GMT
 RANGE = (MiB - 50, MiB + 49)
