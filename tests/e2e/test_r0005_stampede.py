@@ -6,7 +6,7 @@ at most one origin fetch per block, so the origin sends each byte of the
 object exactly once (the sum of its bytes for the key is the object's
 size) and its block ranges do not overlap; every client gets the whole
 object, byte-identical (sha256). The time to the last byte is reported, not
-asserted. The bodies go through sha256sum processes, never to disk.
+asserted. The bodies go through `openssl dgst` processes, never to disk.
 """
 
 import statistics
