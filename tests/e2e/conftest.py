@@ -127,3 +127,31 @@ def big_object(tmp_path_factory):
     p = tmp_path_factory.mktemp("big") / "big.bin"
     p.write_bytes(data)
     return p, data, harness.sha256(data)
+
+
+GIB_KEY = "r/gib.bin"
+
+
+@pytest.fixture(scope="session")
+def gib_object(faultorigin, tmp_path_factory):
+    """A 1 GiB object in the fault origin under GIB_KEY, made once per
+    session: (key, path, size, sha256, etag). The file (read back for
+    range checks) and the origin's copy are removed at the end."""
+    size = 1 << 30
+    piece = 64 * 1024 * 1024
+    p = tmp_path_factory.mktemp("gib") / "gib.bin"
+    with open(p, "wb") as f:
+        for i in range(size // piece):
+            f.write(harness.object_bytes(piece, 9000 + i))
+    # an ETag as S3 gives a multipart upload (and no MD5 of 1 GiB to make)
+    info = harness.control(faultorigin.port, "POST", "/__fault/object",
+                           {"bucket": faultorigin.BUCKET, "key": GIB_KEY,
+                            "file": str(p),
+                            "etag": '"6f1d0c5e2b7a49f3a8c4e9d2b1f07a36-64"'},
+                           timeout=180)
+    assert info["size"] == size
+    yield GIB_KEY, p, size, info["sha256"], info["etag"]
+    try:
+        faultorigin.delete(GIB_KEY)
+    finally:
+        p.unlink()

@@ -29,7 +29,16 @@ Faults, set per key or globally, optionally for the next N requests only:
   drop_reused       on a connection that served a request before: read
                     the request, close without answering (a keep-alive
                     race); spent only by such requests
+  hold              a name: hold the answer (before the status line)
+                    until POST /__fault/release {"name": ...} opens that
+                    gate, or NEVER_ANSWER_MAX_S; an open gate stays open
   times             apply to the next N matching requests only
+  at_offset         match only a GET whose bytes (its Range, else the
+                    whole object) include this object offset, and count
+                    stall_after / reset_after / short_body from there:
+                    {"at_offset": 5242880, "reset_after": 1000} resets
+                    1000 bytes past 5 MiB whatever the request's range;
+                    spent only by such requests
 
 Control endpoints (JSON bodies and answers):
   POST /__fault/object   {bucket, key, size+seed | data_b64 | file,
@@ -39,7 +48,9 @@ Control endpoints (JSON bodies and answers):
   POST /__fault/delete   {bucket, key}
   POST /__fault/fault    {bucket, key} or {} (global), fault fields;
                          {"clear": true} drops the faults of that scope
-  POST /__fault/reset    clears request records and all faults
+  POST /__fault/release  {name}: open the gate of that name (hold)
+  POST /__fault/reset    clears request records, all faults and gates
+                         (held answers go on)
   GET  /__fault/stats    {"connections": n, "requests": [{id, method, path,
                           key, range, headers{}, status, length, bytes_sent,
                           done, aborted, t_start, t_first_byte, t_done}...],
@@ -164,6 +175,7 @@ class Origin:
         self.keys = {}
         self.connections = 0
         self.next_id = 1
+        self.gates = {}         # hold name -> asyncio.Event
 
     # ---------------------------------------------------------- control
 
@@ -193,16 +205,22 @@ class Origin:
         self.faults[scope] = spec
         return {"ok": True}
 
-    def take_fault(self, key, reused):
+    def take_fault(self, key, reused, span=None):
         """The fault for this request (per key first, then global), with
         its `times` budget spent. A drop_reused fault only applies to (and
-        is only spent by) a request on a connection that served before."""
+        is only spent by) a request on a connection that served before; an
+        at_offset fault to a request whose span (first, last) of object
+        bytes includes that offset."""
         for scope in (key, ""):
             f = self.faults.get(scope)
             if f is None:
                 continue
             if f.get("drop_reused") and not reused:
                 return {}
+            if "at_offset" in f:
+                off = int(f["at_offset"])
+                if span is None or not span[0] <= off <= span[1]:
+                    return {}
             if "times" in f:
                 f["times"] -= 1
                 if f["times"] <= 0:
@@ -210,11 +228,17 @@ class Origin:
             return f
         return {}
 
+    def gate(self, name):
+        return self.gates.setdefault(str(name), asyncio.Event())
+
     def reset(self):
         self.records = []
         self.keys = {}
         self.faults = {}
         self.connections = 0
+        for ev in self.gates.values():
+            ev.set()
+        self.gates = {}
 
     def stats(self):
         return {"connections": self.connections, "requests": self.records,
@@ -236,6 +260,9 @@ class Origin:
             ans = {"ok": True}
         elif p == "/__fault/fault" and m == "POST":
             ans = self.set_fault(arg)
+        elif p == "/__fault/release" and m == "POST":
+            self.gate(arg["name"]).set()
+            ans = {"ok": True}
         elif p == "/__fault/reset" and m == "POST":
             self.reset()
             ans = {"ok": True}
@@ -275,6 +302,20 @@ class Origin:
                                  head_only=(req.method == "HEAD"), close=close)
         rec["bytes_sent"] = rec["length"]
 
+    def body_span(self, req, key):
+        """(first, last) object offsets a GET would send, or None (no
+        body: not a GET, no such key, a failing If-Match, no bytes)."""
+        obj = self.objects.get(key)
+        if req.method != "GET" or obj is None or not obj.data:
+            return None
+        im = req.get("if-match")
+        if im is not None and not etag_list_match(im, obj.etag, False):
+            return None
+        rng = parse_range(req.get("range"), len(obj.data))
+        if rng == "unsatisfiable":
+            return None
+        return rng if rng is not None else (0, len(obj.data) - 1)
+
     async def respond(self, req, reader, writer, conn):
         """Serve one S3 request. Returns False when the connection must be
         closed afterwards."""
@@ -284,7 +325,8 @@ class Origin:
             key = req.path[1:]
         rec = self.new_record(req, key)
         conn["rec"] = rec
-        fault = self.take_fault(key, conn["served"] > 0)
+        fault = self.take_fault(key, conn["served"] > 0,
+                                self.body_span(req, key))
         conn["served"] += 1
         close = bool(fault.get("close")) or not req.keep_alive()
 
@@ -302,6 +344,12 @@ class Origin:
                 pass
             rec["aborted"] = True
             return False
+        if fault.get("hold"):
+            try:
+                await asyncio.wait_for(self.gate(fault["hold"]).wait(),
+                                       NEVER_ANSWER_MAX_S)
+            except asyncio.TimeoutError:
+                pass
         if fault.get("first_byte_delay"):
             await asyncio.sleep(float(fault["first_byte_delay"]))
 
@@ -414,9 +462,10 @@ class Origin:
             await asyncio.sleep(float(fault["body_delay"]))
         limit = length
         ending = None
+        base = int(fault["at_offset"]) - start if "at_offset" in fault else 0
         for name in ("stall_after", "reset_after", "short_body"):
-            if name in fault and int(fault[name]) < limit:
-                limit = int(fault[name])
+            if name in fault and base + int(fault[name]) < limit:
+                limit = base + int(fault[name])
                 ending = name
         rate = float(fault.get("rate", 0))
         view = memoryview(obj.data)[start:start + limit]

@@ -419,6 +419,10 @@ class FaultOrigin:
     def reset(self):
         control(self.port, "POST", "/__fault/reset")
 
+    def release(self, name):
+        """Open the gate of a `hold` fault."""
+        control(self.port, "POST", "/__fault/release", {"name": name})
+
     def stats(self):
         return control(self.port, "GET", "/__fault/stats")
 
@@ -725,6 +729,12 @@ def _proto_args(url):
         return (["--http2", "--cacert", str(ca)],
                 "https://127.0.0.1:%d%s" % (_edge_tls_ports[int(m.group(1))], m.group(2)))
     return ["--http1.1"], url
+
+
+def curl_proto_args(url):
+    """(curl arguments, URL) that curl() would use for url under
+    E2E_PROTO, for tests that run curl themselves (streaming bodies)."""
+    return _proto_args(url)
 
 
 def curl(url, *args, workdir, timeout=30, keep_body_file=False):
