@@ -139,7 +139,7 @@ if [ "$asan" = 1 ]; then
         note "unit (ASan/UBSan)"
         run_unit "$top/build-asan" unit-asan
         note "e2e (ASan/UBSan)"
-        run_e2e "$top/build-asan/edge/s3edge" e2e-asan
+        E2E_ASAN=1 run_e2e "$top/build-asan/edge/s3edge" e2e-asan
     else
         tail -n 30 "$logdir/build-asan.log"
         count "build with ASan" 1
