@@ -7,6 +7,7 @@ errors, logs them once per condition (not once per request), never leaves
 a temp file or a torn file behind, and uses the disk again once it works.
 """
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -40,7 +41,8 @@ def test_disk_eio_keeps_serving(fault, edge, get, tmp_path, shim):
         fault.put(k, data=datas[k])
     env = {"LD_PRELOAD": str(shim), "EIO_SHIM_DIR": str(disk),
            # the sanitizer runtime need not come first for this test
-           "ASAN_OPTIONS": "verify_asan_link_order=0"}
+           "ASAN_OPTIONS": ":".join(x for x in (
+               os.environ.get("ASAN_OPTIONS"), "verify_asan_link_order=0") if x)}
     e = edge(["--origin", fault.origin_url(), "--anonymous",
               "--memory-cache", "1MiB", "--max-object-size", "1MiB",
               "--disk-cache", "%s:64MiB" % disk], env=env)
