@@ -16,6 +16,10 @@
  *
  * Control requests (answered at once, never counted):
  *   GET /_bench/stats     JSON counters per listener
+ *   GET /_bench/object/LABEL/PATH
+ *                         JSON counters of one object as listener LABEL
+ *                         served it: requests, body bytes written, and per
+ *                         1 MiB block how many responses sent a byte of it
  *   GET /_bench/fast/1    no delay and no rate limit for new responses
  *   GET /_bench/fast/0    back to the configured delay and rate
  * Fast mode exists so that warming a cache before a timed "hot" run does not
@@ -58,6 +62,9 @@
 #define MAX_LISTENERS   16
 #define MAX_THREADS     16
 #define TICK_MS         10
+#define OBJ_SLOTS       (1u << 18)      /* objects counted (open addressing) */
+#define OBJ_BLOCK       (1u << 20)      /* block of the per-block counts */
+#define OBJ_MAX_BLOCKS  (1u << 16)      /* per-block counts up to 64 GiB */
 
 struct listener_cfg {
     char label[32];
@@ -77,6 +84,22 @@ struct worker {
     time_t date_at;
 };
 
+/*
+ * Counters of one object as one listener served it.  Keyed by a 64-bit
+ * hash of "LABEL PATH" (a collision among the few hundred thousand keys of
+ * a run is negligible); blocks[i] counts the responses that wrote at least
+ * one byte of block i, so a block fetched twice shows as 2.
+ */
+struct objstat {
+    uint64_t hash;                  /* 0: free slot */
+    uint64_t size;
+    uint64_t requests;
+    uint64_t bytes;                 /* body bytes written to the socket */
+    uint32_t nblocks;
+    uint32_t *blocks;               /* NULL for a one-block object */
+    uint32_t block0;                /* blocks[0] of a one-block object */
+};
+
 enum conn_state { ST_HEAD, ST_WAIT, ST_BODY };
 
 struct conn {
@@ -93,6 +116,10 @@ struct conn {
     uint64_t pos;                   /* next object offset to queue */
     uint64_t end;                   /* one past the last offset to send */
     uint64_t resp_bytes;            /* bytes written for this response */
+    uint64_t head_bytes;            /* of which the response head */
+    uint64_t obj_size;              /* size of the object answered */
+    uint64_t body_first;            /* object offset of the first body byte */
+    int counted;                    /* an object response to count */
     struct timespec t_req;
     double ttfb_ms;
     char method[8];
@@ -110,6 +137,9 @@ static atomic_int fast_mode;
 static atomic_uint_fast64_t req_id;
 static FILE *req_log;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct objstat *objstats;
+static uint64_t objstats_used, objstats_dropped;
+static pthread_mutex_t obj_mu = PTHREAD_MUTEX_INITIALIZER;
 static const char last_modified[] = "Wed, 01 Jan 2025 00:00:00 GMT";
 
 static void conn_free(struct conn *c);
@@ -215,6 +245,112 @@ log_request(struct conn *c, const char *how)
     pthread_mutex_unlock(&log_mu);
 }
 
+static uint64_t
+objstat_hash(const char *label, const char *path)
+{
+    char key[600];
+
+    snprintf(key, sizeof(key), "%s %s", label, path);
+    return hash_key(key) | 1;       /* never 0, the free mark */
+}
+
+/* The slot of this hash: found, or claimed when create; NULL otherwise. */
+static struct objstat *
+objstat_slot(uint64_t h, int create)
+{
+    uint64_t i, n;
+
+    for (n = 0, i = h & (OBJ_SLOTS - 1); n < OBJ_SLOTS;
+        n++, i = (i + 1) & (OBJ_SLOTS - 1)) {
+        if (objstats[i].hash == h)
+            return &objstats[i];
+        if (objstats[i].hash == 0) {
+            /* three quarters full at most: lookups stay short */
+            if (!create || objstats_used >= OBJ_SLOTS / 4 * 3)
+                return NULL;
+            objstats_used++;
+            objstats[i].hash = h;
+            return &objstats[i];
+        }
+    }
+    return NULL;
+}
+
+/* Adds one finished (or aborted) object response to its object's counts. */
+static void
+objstat_account(struct conn *c)
+{
+    struct objstat *o;
+    uint64_t body, b, last;
+
+    if (!c->counted || objstats == NULL)
+        return;
+    c->counted = 0;
+    body = c->resp_bytes > c->head_bytes ? c->resp_bytes - c->head_bytes : 0;
+    pthread_mutex_lock(&obj_mu);
+    o = objstat_slot(objstat_hash(c->lc->label, c->path), 1);
+    if (o == NULL) {
+        objstats_dropped++;
+        pthread_mutex_unlock(&obj_mu);
+        return;
+    }
+    if (o->requests == 0) {
+        o->size = c->obj_size;
+        o->nblocks = (uint32_t)(c->obj_size / OBJ_BLOCK +
+            (c->obj_size % OBJ_BLOCK != 0));
+        if (o->nblocks > OBJ_MAX_BLOCKS)
+            o->nblocks = OBJ_MAX_BLOCKS;
+        if (o->nblocks > 1)
+            o->blocks = calloc(o->nblocks, sizeof(*o->blocks));
+    }
+    o->requests++;
+    o->bytes += body;
+    if (body > 0) {
+        last = (c->body_first + body - 1) / OBJ_BLOCK;
+        for (b = c->body_first / OBJ_BLOCK; b <= last && b < o->nblocks;
+            b++) {
+            if (o->blocks != NULL)
+                o->blocks[b]++;
+            else if (b == 0)
+                o->block0++;
+        }
+    }
+    pthread_mutex_unlock(&obj_mu);
+}
+
+/* JSON of one object's counts into body (at most cap bytes). */
+static void
+objstat_json(const char *label, const char *path, char *body, size_t cap)
+{
+    struct objstat *o;
+    uint64_t fetched = 0, twice = 0, total = 0, max = 0, v;
+    uint32_t i;
+
+    pthread_mutex_lock(&obj_mu);
+    o = objstats != NULL ? objstat_slot(objstat_hash(label, path), 0) : NULL;
+    if (o != NULL) {
+        for (i = 0; i < o->nblocks; i++) {
+            v = o->blocks != NULL ? o->blocks[i] : o->block0;
+            fetched += v > 0;
+            twice += v > 1;
+            total += v;
+            if (v > max)
+                max = v;
+        }
+        snprintf(body, cap, "{\"requests\":%" PRIu64 ",\"bytes\":%" PRIu64
+            ",\"size\":%" PRIu64 ",\"blocks\":%" PRIu32
+            ",\"blocks_fetched\":%" PRIu64 ",\"blocks_fetched_twice\":%"
+            PRIu64 ",\"block_fetches\":%" PRIu64
+            ",\"max_fetches_per_block\":%" PRIu64 "}\n", o->requests,
+            o->bytes, o->size, o->nblocks, fetched, twice, total, max);
+    } else
+        snprintf(body, cap, "{\"requests\":0,\"bytes\":0,\"blocks\":0,"
+            "\"blocks_fetched\":0,\"blocks_fetched_twice\":0,"
+            "\"block_fetches\":0,\"max_fetches_per_block\":0,"
+            "\"untracked\":%" PRIu64 "}\n", objstats_dropped);
+    pthread_mutex_unlock(&obj_mu);
+}
+
 /* Counts every byte the kernel accepted for this connection. */
 static void
 out_drained_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
@@ -253,6 +389,7 @@ static void
 response_done(struct conn *c)
 {
     log_request(c, "done");
+    objstat_account(c);
     if (c->li >= 0)
         atomic_fetch_sub(&c->lc->active, 1);
     if (!c->keepalive) {
@@ -386,6 +523,10 @@ start_response(struct conn *c, uint64_t size, const char *inm)
         last_modified, etag, cr,
         size == 0 ? 0 : last - first + 1,
         c->keepalive ? "" : "Connection: close\r\n");
+    c->head_bytes = evbuffer_get_length(out);
+    c->obj_size = size;
+    c->body_first = first;
+    c->counted = c->li >= 0;
     c->pos = first;
     c->end = (c->is_head || size == 0) ? first : last + 1;
     c->state = ST_BODY;
@@ -424,6 +565,7 @@ static void
 control(struct conn *c)
 {
     char body[4096];
+    const char *q;
     size_t n = 0;
     int i;
 
@@ -444,6 +586,14 @@ control(struct conn *c)
                 (uint64_t)atomic_load(&listeners[i].bytes),
                 atomic_load(&listeners[i].active));
         snprintf(body + n, sizeof(body) - n, "}\n");
+        send_simple(c, 200, "OK", "application/json", body);
+    } else if (strncmp(c->path, "/_bench/object/", 15) == 0 &&
+        (q = strchr(c->path + 15, '/')) != NULL && q - c->path - 15 < 32) {
+        char label[32];
+
+        memcpy(label, c->path + 15, (size_t)(q - c->path - 15));
+        label[q - c->path - 15] = '\0';
+        objstat_json(label, q, body, sizeof(body));
         send_simple(c, 200, "OK", "application/json", body);
     } else
         send_simple(c, 404, "Not Found", "text/plain", "no such control\n");
@@ -482,6 +632,8 @@ parse_head(struct conn *c)
     c->is_head = 0;
     c->range[0] = '\0';
     c->resp_bytes = 0;
+    c->head_bytes = 0;
+    c->counted = 0;
     c->ttfb_ms = 0;
     c->inm[0] = '\0';
     for (line = strtok_r(head, "\r\n", &save); line != NULL;
@@ -584,6 +736,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         if (c->state != ST_HEAD) {
             log_request(c, "aborted");
+            objstat_account(c);
             if (c->li >= 0)
                 atomic_fetch_sub(&c->lc->active, 1);
         }
@@ -743,6 +896,11 @@ main(int argc, char **argv)
         usage();
     signal(SIGPIPE, SIG_IGN);
     pattern_init();
+    objstats = calloc(OBJ_SLOTS, sizeof(*objstats));
+    if (objstats == NULL) {
+        perror("calloc");
+        return 1;
+    }
     if (logpath != NULL) {
         req_log = fopen(logpath, "w");
         if (req_log == NULL) {
