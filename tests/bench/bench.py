@@ -39,7 +39,24 @@ ANCHOR_CAPS = {
     # Varnish has no TLS of its own (it needs a terminator such as hitch).
     "varnish": ALL_CAPS - {"tls"},
 }
-PROXIES = ["s3edge", "nginx", "nginx-slice", "varnish"]
+PROXIES = ["s3edge", "nginx", "nginx-slice", "varnish", "s3edge-disk",
+           "nginx-disk", "varnish-file"]
+# The disk-hit rows: the server that stands in each column of the table.
+DISK_SYSTEMS = {"s3edge": "s3edge-disk", "nginx": "nginx-disk",
+                "varnish": "varnish-file"}
+# Memory- and disk-hit key sets: (label, size segment, keys, connections).
+# Each request picks one key of the set at random, so that s3edge's small
+# memory cache in front of its disk cache cannot keep the set.
+HIT_SETS = [("1 KiB", "1K", 10000, 64), ("1 MiB", "1M", 64, 32),
+            ("100 MiB", "100M", 6, 8)]
+# s3edge-disk: a memory cache far smaller than any set (the disk rows), and
+# the larger one it fills its disk with (an object is written to disk only
+# when the memory cache could take it whole).
+S3EDGE_DISK_MEMORY = "1MiB"
+S3EDGE_DISK_FILL_MEMORY = "1GiB"
+# Block-store keys for the main s3edge (cold and range scenarios), used
+# when the binary knows them (`s3edge -t` on a configuration with them).
+S3EDGE_BLOCK_KEYS = [("block_size", "1MiB"), ("readahead_blocks", "8")]
 
 # Measurement durations in seconds: (default, --quick).
 DURATIONS = {
@@ -130,6 +147,32 @@ def proc_tree(root):
         out.append(p)
         todo.extend(children.get(p, []))
     return out
+
+
+def hit_path(seg, i):
+    """Key i of a memory/disk-hit set: /set/1K/k00042/1K is 1 KiB."""
+    return "/set/%s/k%05d/%s" % (seg, i, seg)
+
+
+def parse_seg(seg):
+    """Bytes of a size segment: 1K, 100M."""
+    return int(seg[:-1]) * {"K": KiB, "M": MiB, "G": GiB}[seg[-1]]
+
+
+def fs_type(path):
+    """The filesystem type a path is on, from /proc/mounts."""
+    best, kind = "", "?"
+    real = os.path.realpath(path)
+    try:
+        with open("/proc/mounts") as f:
+            for line in f:
+                dev, mnt, typ = line.split()[:3]
+                if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) \
+                        and len(mnt) > len(best):
+                    best, kind = mnt, typ
+    except OSError:
+        pass
+    return kind
 
 
 def rss_kib(pids):
@@ -377,7 +420,7 @@ class Bench:
     def has(self, system, cap):
         if cap is None:
             return True
-        if system == "s3edge":
+        if system.startswith("s3edge"):
             return cap in self.caps
         return cap in ANCHOR_CAPS.get(system, ALL_CAPS)
 
@@ -447,7 +490,8 @@ class Bench:
 
     def start_nginx(self):
         ports = {"h1": free_port(), "h2c": free_port(), "tls": free_port(),
-                 "slice": free_port(), "static": free_port()}
+                 "slice": free_port(), "static": free_port(),
+                 "disk": free_port()}
         conf = os.path.join(self.work, "nginx", "nginx.conf")
         self.template("nginx.conf.in", {
             "WORK": self.work, "CACHE": os.path.join(self.shm, "nginx"),
@@ -456,6 +500,9 @@ class Bench:
             "BUDGET_MIB": self.budget_mib,
             "ORIGIN_PLAIN": self.oport["nginx"],
             "ORIGIN_SLICE": self.oport["nginx-slice"],
+            "ORIGIN_DISK": self.oport["nginx-disk"],
+            "DISK_CACHE": os.path.join(self.work, "nginx-disk"),
+            "PORT_DISK": ports["disk"],
             "PORT_H1": ports["h1"], "PORT_H2C": ports["h2c"],
             "PORT_TLS": ports["tls"], "PORT_SLICE": ports["slice"],
             "PORT_STATIC": ports["static"]}, conf)
@@ -470,26 +517,74 @@ class Bench:
                                srv.stderr_tail())
         self.servers["nginx"] = srv
 
-    def start_varnish(self):
+    def start_varnish(self, name="varnish", storage=None):
+        """Varnish with malloc storage, or the storage given (-s)."""
         port = free_port()
-        vcl = os.path.join(self.work, "varnish.vcl")
+        vcl = os.path.join(self.work, name + ".vcl")
         self.template("varnish.vcl.in",
-                      {"ORIGIN_VARNISH": self.oport["varnish"]}, vcl)
+                      {"ORIGIN_VARNISH": self.oport[name]}, vcl)
         os.chmod(vcl, 0o644)
         # Thread-per-delivery: allow enough threads for the downloaders.
-        cmd = ["varnishd", "-F", "-n", os.path.join(self.work, "varnish"),
+        cmd = ["varnishd", "-F", "-n", os.path.join(self.work, name),
                "-a", "127.0.0.1:%d" % port, "-f", vcl,
-               "-s", "malloc,%dM" % self.budget_mib, "-t", "3600",
+               "-s", storage or "malloc,%dM" % self.budget_mib, "-t", "3600",
                "-p", "feature=+http2", "-p", "thread_pools=2",
                "-p", "thread_pool_min=100", "-p", "thread_pool_max=6000",
                "-p", "thread_queue_limit=2000", "-p", "listen_depth=4096",
                "-p", "timeout_idle=65"]
-        srv = Server(self, "varnish", cmd, {"h1": port, "h2c": port},
-                     os.path.join(self.work, "varnish.stderr"))
+        srv = Server(self, name, cmd, {"h1": port, "h2c": port},
+                     os.path.join(self.work, name + ".stderr"))
         if not srv.start(wait_s=60):
             raise RuntimeError("varnishd did not start: %s" %
                                srv.stderr_tail())
-        self.servers["varnish"] = srv
+        self.servers[name] = srv
+
+    def s3edge_yaml(self, name, label, ports, cache, level="warn"):
+        """Writes the configuration of one s3edge; returns its path.
+
+        A file rather than the command line: the cache keys of the block
+        store (block_size, readahead_blocks) have no flags.
+        """
+        lines = ["# Written by tests/bench/bench.py for one run.",
+                 "listen:", "  - 127.0.0.1:%d" % ports["h1"]]
+        if "tls" in ports:
+            lines += ["  - address: 127.0.0.1:%d" % ports["tls"],
+                      "    tls:", "      certificates:",
+                      "        - cert: %s" % os.path.join(self.work,
+                                                          "tls/cert.pem"),
+                      "          key: %s" % os.path.join(self.work,
+                                                         "tls/key.pem")]
+        lines += ["log:", "  level: %s" % level,
+                  "  error_log: %s" % os.path.join(self.work, name + ".log"),
+                  "  access_log: off", "cache:"]
+        lines += ["  %s: %s" % kv for kv in cache]
+        lines += ["origins:", "  - name: bench",
+                  "    endpoint: http://127.0.0.1:%d" % self.oport[label],
+                  "    bucket: bucket", "    addressing: path",
+                  "    credentials:", "      source: anonymous",
+                  "distributions:", "  - name: bench", '    hosts: ["*"]',
+                  "    origin: bench", "    default_ttl: 1h", ""]
+        path = os.path.join(self.work, name + ".yaml")
+        with open(path, "w") as f:
+            f.write("\n".join(lines))
+        return path
+
+    def s3edge_block_keys(self):
+        """The block-store keys when this s3edge knows them, else []."""
+        probe = self.s3edge_yaml("s3edge-probe", "s3edge",
+                                 {"h1": free_port()},
+                                 [("memory_size", "64MiB")] +
+                                 S3EDGE_BLOCK_KEYS)
+        rc, out, err = run([self.s3edge_bin, "-t", "-c", probe], 20)
+        os.unlink(probe)
+        keys = ", ".join("cache.%s: %s" % kv for kv in S3EDGE_BLOCK_KEYS)
+        if rc == 0:
+            self.notes.append("s3edge runs with %s" % keys)
+            return list(S3EDGE_BLOCK_KEYS)
+        why = (out + err).strip().replace(probe, "its configuration")
+        self.notes.append("s3edge does not take %s yet (`s3edge -t`: %s): "
+                          "left out" % (keys, why[-160:]))
+        return []
 
     def start_s3edge(self):
         if self.s3edge_bin is None:
@@ -501,13 +596,6 @@ class Bench:
             self.notes.append(msg)
             return
         ports = {"h1": free_port()}
-        cmd = [self.s3edge_bin, "--listen", "127.0.0.1:%d" % ports["h1"],
-               "--origin", "http://127.0.0.1:%d/bucket" % self.oport["s3edge"],
-               "--anonymous", "--memory-cache", "%dMiB" % self.budget_mib,
-               "--max-object-size", "1024MiB", "--default-ttl", "1h",
-               "--access-log", "off",
-               "--error-log", os.path.join(self.work, "s3edge.log"),
-               "-l", "warn"]
         if "h2c" in self.caps:
             ports["h2c"] = ports["h1"]
         rc, out, err = run([self.s3edge_bin, "-h"], 10)
@@ -515,17 +603,20 @@ class Bench:
         for cap, extra in list(self.caps.items()):
             flags = [a for a in extra if a.startswith("--")]
             lacking = [f for f in flags if f not in helptext]
-            if lacking:
+            if cap != "tls" and lacking:
                 del self.caps[cap]
                 self.notes.append("s3edge-caps lists %s but `s3edge -h` "
                                   "has no %s: reported as not yet" % (
                                       cap, ", ".join(lacking)))
         if "tls" in self.caps:
+            # The TLS listener is in the configuration file.
             ports["tls"] = free_port()
-            fill = {"port_tls": ports["tls"],
-                    "cert": os.path.join(self.work, "tls/cert.pem"),
-                    "key": os.path.join(self.work, "tls/key.pem")}
-            cmd += [a.format(**fill) for a in self.caps["tls"]]
+        self.s3edge_cache = [
+            ("memory_size", "%dMiB" % self.budget_mib),
+            ("max_object_size", "%dMiB" % self.budget_mib)] + \
+            self.s3edge_block_keys()
+        conf = self.s3edge_yaml("s3edge", "s3edge", ports, self.s3edge_cache)
+        cmd = [self.s3edge_bin, "-c", conf]
         for cap, extra in self.caps.items():
             if cap != "tls":
                 cmd += extra
@@ -582,7 +673,8 @@ class Bench:
         return other, top
 
     def stop_all(self):
-        for name in ("s3edge", "varnish", "nginx", "origin"):
+        for name in ("s3edge", "s3edge-disk", "varnish", "varnish-file",
+                     "nginx", "origin"):
             srv = self.servers.get(name)
             if srv is not None:
                 srv.stop()
@@ -594,6 +686,17 @@ class Bench:
                                        timeout=10)
         try:
             c.request("GET", "/_bench/stats")
+            return json.loads(c.getresponse().read())
+        finally:
+            c.close()
+
+    def origin_object(self, label, path):
+        """The origin's counts for one object as one proxy fetched it:
+        requests, body bytes and fetches per 1 MiB block."""
+        c = http.client.HTTPConnection("127.0.0.1", self.oport["direct"],
+                                       timeout=10)
+        try:
+            c.request("GET", "/_bench/object/%s/bucket%s" % (label, path))
             return json.loads(c.getresponse().read())
         finally:
             c.close()
@@ -700,6 +803,8 @@ class Bench:
     def port(self, system, kind="h1"):
         if system == "nginx-slice":
             return self.servers["nginx"].ports["slice"]
+        if system == "nginx-disk":
+            return self.servers["nginx"].ports["disk"]
         if system == "nginx-static":
             return self.servers["nginx"].ports["static"]
         if system == "origin-direct":
@@ -707,7 +812,7 @@ class Bench:
         return self.servers[system].ports[kind]
 
     def server_of(self, system):
-        if system in ("nginx-slice", "nginx-static"):
+        if system in ("nginx-slice", "nginx-static", "nginx-disk"):
             return self.servers["nginx"]
         if system == "origin-direct":
             return self.servers["origin"]
@@ -959,9 +1064,12 @@ class Bench:
         reqs = res["requests"]
         ok = [r for r in reqs if r["complete"] and r["status"] == 200 and
               r["bytes"] == 100 * MiB]
+        obj = self.origin_object(system, path)
         m = {"clients": len(reqs), "ok_clients": len(ok),
              "origin_requests": after["requests"] - before["requests"],
              "origin_mib": (after["bytes"] - before["bytes"]) / MiB,
+             "max_block_fetches": obj["max_fetches_per_block"],
+             "blocks_fetched_twice": obj["blocks_fetched_twice"],
              "peak_rss_mib": self.peak_rss.get(system, 0) / 1024.0}
         if ok:
             ttfb = [r["ttfb_ms"] for r in ok]
@@ -988,16 +1096,248 @@ class Bench:
         after = self.settle(system, 20, quiet_s=1.0)
         self.after_cold(system, after, 20)
         r = res["requests"][0]
+        obj = self.origin_object(system, path)
         m = {"status": r["status"], "bytes": r["bytes"],
              "ttfb_ms": r["ttfb_ms"], "latency_ms": r["ttlb_ms"],
              "origin_requests": after["requests"] - before["requests"],
              "origin_mib": (after["bytes"] - before["bytes"]) / MiB,
+             "origin_blocks": obj["blocks_fetched"],
              "peak_rss_mib": self.peak_rss.get(system, 0) / 1024.0}
         good = r["complete"] and r["status"] == 206 and r["bytes"] == MiB
         if not good:
             m["error"] = "status %d, %d bytes, complete=%s" % (
                 r["status"], r["bytes"], r["complete"])
         return ("ok" if good else "errors"), m
+
+    # ------------------------------------------------ memory and disk hits
+
+    def hit_paths(self):
+        return [hit_path(seg, i) for _, seg, n, _ in HIT_SETS
+                for i in range(n)]
+
+    def start_s3edge_disk(self, memory):
+        """s3edge with a memory cache of this size in front of its disk.
+
+        The disk directory survives a restart: the disk rows restart it
+        with a small memory cache after it filled its disk.
+        """
+        srv = self.servers.get("s3edge-disk")
+        if srv is not None:
+            srv.stop()
+        ports = {"h1": free_port()}
+        cache = [("memory_size", memory), ("max_object_size", "1GiB"),
+                 ("disk_path", os.path.join(self.work, "s3edge-disk")),
+                 ("disk_size", "4GiB")]
+        # info: the SIGUSR1 counters line is logged at that level.
+        conf = self.s3edge_yaml("s3edge-disk", "s3edge-disk", ports, cache,
+                                level="info")
+        srv = Server(self, "s3edge-disk", [self.s3edge_bin, "-c", conf],
+                     ports, os.path.join(self.work, "s3edge-disk.stderr"))
+        self.servers["s3edge-disk"] = srv
+        if not srv.start(wait_s=60):
+            raise RuntimeError("s3edge-disk did not start: %s" % " | ".join(
+                srv.stderr_tail(5)))
+        return srv
+
+    def s3edge_counters(self, name):
+        """s3edge's counters: SIGUSR1, then its logfmt line in the log."""
+        srv = self.servers[name]
+        path = os.path.join(self.work, name + ".log")
+        start = os.path.getsize(path) if os.path.exists(path) else 0
+        os.kill(srv.proc.pid, signal.SIGUSR1)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            with open(path, "rb") as f:
+                f.seek(start)
+                text = f.read().decode(errors="replace")
+            for line in text.splitlines():
+                mm = re.search(r"stats (requests=\S+.*)$", line)
+                if mm:
+                    return {k: int(v) for k, v in re.findall(
+                        r"(\w+)=(\d+)", mm.group(1))}
+            time.sleep(0.1)
+        raise RuntimeError("%s wrote no counters line after SIGUSR1" % name)
+
+    def warm_keys(self, scenario, system, paths, threads):
+        """Fills a cache with many keys over keep-alive connections.
+
+        The origin is in fast mode; the bytes of every 500th key and of
+        every key of 1 MiB or more are checked against the origin's.
+        """
+        port = self.port(system)
+        errors = []
+        todo = list(enumerate(paths))
+
+        def check(i, path):
+            return i % 500 == 0 or not path.endswith("K")
+
+        for i, path in todo:
+            if check(i, path):
+                self.origin_digest(path)
+
+        def worker(part):
+            conn = None
+            for i, path in part:
+                if errors:
+                    return
+                try:
+                    if conn is None:
+                        conn = http.client.HTTPConnection("127.0.0.1", port,
+                                                          timeout=120)
+                    conn.request("GET", path)
+                    r = conn.getresponse()
+                    h = hashlib.sha256() if check(i, path) else None
+                    n = 0
+                    while True:
+                        chunk = r.read(1 << 20)
+                        if not chunk:
+                            break
+                        n += len(chunk)
+                        if h:
+                            h.update(chunk)
+                    if r.status != 200 or (
+                            h and (200, h.hexdigest(), n) !=
+                            self.digests[path]):
+                        errors.append("%s: status %d, %d bytes%s" % (
+                            path, r.status, n, ", wrong bytes" if h else ""))
+                    if r.will_close:
+                        conn.close()
+                        conn = None
+                except (OSError, http.client.HTTPException) as e:
+                    errors.append("%s: %s" % (path, e))
+            if conn is not None:
+                conn.close()
+
+        self.origin_fast(True)
+        try:
+            ts = [threading.Thread(target=worker, args=(todo[k::threads],))
+                  for k in range(threads)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        finally:
+            self.origin_fast(False)
+        if errors:
+            self.broken[(scenario, system)] = "warming %d keys: %s" % (
+                len(paths), "; ".join(errors[:3]))
+        return not errors
+
+    def check_cached(self, scenario, system, path, want):
+        """The proxy says X-Cache: HIT for a warmed key (nginx, Varnish)."""
+        st, hdr, dig, n = http_get(self.port(system), path)
+        got = hdr.get("X-Cache") or hdr.get("x-cache")
+        if st != 200 or got != want:
+            self.broken[(scenario, system)] = \
+                "after warming, %s answered %d with X-Cache: %s" % (
+                    path, st, got)
+
+    def prepare_mem_hit(self, scenario, system):
+        self.warm_keys(scenario, system, self.hit_paths(), 4)
+
+    def prepare_disk_hit(self, scenario, system):
+        """Starts the disk systems and fills them with every hit set."""
+        paths = self.hit_paths()
+        t0 = time.monotonic()
+        if system == "nginx-disk":
+            if self.warm_keys(scenario, system, paths, 4):
+                self.check_cached(scenario, system, paths[0], "HIT")
+                files = sum(len(f) for _, _, f in os.walk(
+                    os.path.join(self.work, "nginx-disk")))
+                self.notes.append(
+                    "disk-hit: nginx-disk holds %d cache files in a "
+                    "directory on %s for the %d keys" % (
+                        files, fs_type(self.work), len(paths)))
+        elif system == "varnish-file":
+            if "varnish-file" not in self.servers:
+                self.start_varnish("varnish-file", "file,%s,%dM" % (
+                    os.path.join(self.work, "varnish-file.bin"),
+                    self.budget_mib))
+            if self.warm_keys(scenario, system, paths, 4):
+                self.check_cached(scenario, system, paths[0], "HIT")
+        elif system == "s3edge-disk":
+            self.prepare_s3edge_disk(scenario, paths)
+        log("%s: %s ready in %.0f s" % (scenario, system,
+                                        time.monotonic() - t0))
+
+    def prepare_s3edge_disk(self, scenario, paths):
+        """Fills s3edge's disk, then restarts it with a 1 MiB memory cache.
+
+        An object reaches the disk only when the memory cache could take
+        it whole, so the fill runs with a larger memory cache; the large
+        objects one at a time, so that the bounded write queue never
+        skips one.  After the restart the index is rebuilt from the
+        files (misses until then): the rows start when it is done.
+        """
+        if self.s3edge_bin is None:
+            return
+        self.start_s3edge_disk(S3EDGE_DISK_FILL_MEMORY)
+        # The write queue holds a quarter of the memory cache: the 1 MiB
+        # set fits in it at once, a 100 MiB object goes alone.
+        ok = True
+        for part in [[p] for p in paths if p.endswith("00M")] + \
+                [[p for p in paths if p.endswith("1M")],
+                 [p for p in paths if p.endswith("K")]]:
+            ok = ok and self.warm_keys(scenario, "s3edge-disk", part,
+                                       4 if len(part) > 100 else 1)
+            c = self.disk_writes_settle(60)
+        if not ok:
+            return
+        if c.get("disk_writes_skipped") or c.get("disk_write_errors"):
+            self.notes.append(
+                "disk-hit: s3edge skipped %d disk writes and failed %d "
+                "while filling" % (c.get("disk_writes_skipped", 0),
+                                   c.get("disk_write_errors", 0)))
+        self.start_s3edge_disk(S3EDGE_DISK_MEMORY)
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            c = self.s3edge_counters("s3edge-disk")
+            if c.get("disk_scan_done"):
+                break
+            time.sleep(0.5)
+        self.notes.append(
+            "disk-hit: s3edge-disk restarted with cache.memory_size %s "
+            "(the sets are %.0f MiB): %d files indexed on %s, scan %s" % (
+                S3EDGE_DISK_MEMORY, sum(n * parse_seg(seg) for _, seg, n, _
+                                        in HIT_SETS) / MiB,
+                c.get("disk_objects", 0), fs_type(self.work),
+                "done" if c.get("disk_scan_done") else "NOT done in 120 s"))
+
+    def disk_writes_settle(self, max_s):
+        """Waits until s3edge-disk's disk write counters stop moving."""
+        end = time.monotonic() + max_s
+        last, since = None, time.monotonic()
+        c = {}
+        while time.monotonic() < end:
+            c = self.s3edge_counters("s3edge-disk")
+            now = (c.get("disk_writes"), c.get("disk_writes_skipped"),
+                   c.get("disk_write_errors"), c.get("mem_inserts"))
+            if c.get("disk_writes", 0) + c.get("disk_writes_skipped", 0) + \
+                    c.get("disk_write_errors", 0) >= c.get("mem_inserts", 0):
+                break
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= 3.0:
+                break
+            time.sleep(0.2)
+        return c
+
+    def sc_hits(self, system, seg, keys, conns, dur):
+        """Random keys of one set over wrk: hits of a warmed cache."""
+        env = {"BENCH_KEYS": str(keys),
+               "BENCH_KEY_FORMAT": "/set/%s/k%%05d/%s" % (seg, seg)}
+        disk = system == "s3edge-disk"
+        c0 = self.s3edge_counters(system) if disk else None
+        status, m = self.wrk(system, hit_path(seg, 0), conns, dur, env,
+                             timeout_s=30 if seg == "100M" else 10)
+        if disk and status == "ok":
+            c1 = self.s3edge_counters(system)
+            req = c1["requests"] - c0["requests"]
+            hd = c1["hits_disk"] - c0["hits_disk"]
+            m["hits_disk"] = hd
+            m["hits_memory"] = c1["hits_memory"] - c0["hits_memory"]
+            m["disk_hit_pct"] = 100.0 * hd / req if req else 0.0
+        return status, m
 
     def sc_raw(self, dur):
         rc, out, err = run([os.path.join(self.build, "burst"), "-R",
@@ -1052,6 +1392,10 @@ class Bench:
                         lambda s, r: self.wrk(s, PATH_100M, 8, hot,
                                               timeout_s=30)),
             ]),
+            "mem-hit": self.hit_scenario(three, self.prepare_mem_hit),
+            "disk-hit": self.hit_scenario(
+                [DISK_SYSTEMS[c] for c in three], self.prepare_disk_hit,
+                columns=DISK_SYSTEMS),
             "downloaders": dict(systems=three, warm=[PATH_100M], variants=[
                 Variant("2,000 conns on 100 MiB", "h1", [
                     ("gbps", "GB/s", "up"),
@@ -1072,6 +1416,8 @@ class Bench:
                 Variant("200 clients, one cold 100 MiB object", "coalesce", [
                     ("origin_requests", "origin requests", "down"),
                     ("origin_mib", "origin MiB", "down"),
+                    ("max_block_fetches", "origin fetches of a block, max",
+                     "down"),
                     ("ttfb_p50_ms", "TTFB p50 ms", "down"),
                     ("ttfb_p99_ms", "TTFB p99 ms", "down"),
                     ("ttlb_p50_ms", "last byte p50 ms", "down"),
@@ -1084,6 +1430,8 @@ class Bench:
                         "range-cache", [
                             ("latency_ms", "latency ms", "down"),
                             ("origin_mib", "origin MiB", "down"),
+                            ("origin_blocks", "origin 1 MiB blocks touched",
+                             "down"),
                             ("origin_requests", "origin requests", "info"),
                             ("peak_rss_mib", "server peak RSS MiB",
                              "info")],
@@ -1114,6 +1462,30 @@ class Bench:
             ]),
         }
 
+    def hit_scenario(self, systems, prepare, columns=None):
+        """mem-hit and disk-hit: one variant per key set of HIT_SETS."""
+        hot = self.dur("hot")
+        variants = []
+        for label, seg, keys, conns in HIT_SETS:
+            if seg.endswith("K"):
+                metrics = [("rps", "req/s", "up"),
+                           ("p50_ms", "p50 ms", "down"),
+                           ("p99_ms", "p99 ms", "down")]
+            else:
+                metrics = [("gbps", "GB/s", "up"),
+                           ("p99_ms", "p99 ms", "down")]
+            metrics.append(("cpu_cores", "server CPU, cores", "info"))
+            if columns:
+                metrics.append(("disk_hit_pct", "s3edge hits from disk %",
+                                "info"))
+            variants.append(Variant(
+                "%s, %s keys at random, %d conns" % (
+                    label, "{:,}".format(keys), conns), "h1", metrics,
+                (lambda seg_, keys_, conns_: lambda s, r: self.sc_hits(
+                    s, seg_, keys_, conns_, hot))(seg, keys, conns)))
+        return dict(systems=systems, warm=[], prepare=prepare,
+                    columns=columns or {}, variants=variants)
+
     # ------------------------------------------------------------- running
 
     def ensure_up(self, scenario, system, warm):
@@ -1139,10 +1511,11 @@ class Bench:
                "system": system, "round": rnd}
         srv = self.server_of(system)
         reason = variant.check() if variant.check else None
-        if system == "s3edge" and self.s3edge_bin is None:
+        if system.startswith("s3edge") and self.s3edge_bin is None:
             rec["status"] = "absent"
         elif not self.has(system, variant.need):
-            rec["status"] = "not yet" if system == "s3edge" else "n/a"
+            rec["status"] = "not yet" if system.startswith("s3edge") \
+                else "n/a"
         elif reason:
             rec["status"] = "skipped"
             rec["reason"] = reason
@@ -1195,6 +1568,14 @@ class Bench:
             spec = specs[name]
             log("scenario %s" % name)
             for system in spec["systems"]:
+                if spec.get("prepare") and self.has(system, "h1"):
+                    try:
+                        spec["prepare"](name, system)
+                    except (OSError, RuntimeError, ValueError, KeyError,
+                            http.client.HTTPException) as e:
+                        self.broken[(name, system)] = "preparing: %s" % e
+                        log("%s: preparing %s failed: %s" % (name, system,
+                                                              e))
                 if spec["warm"] and system in PROXIES:
                     if self.has(system, "h1") and \
                             self.server_of(system) is not None:
@@ -1417,7 +1798,11 @@ def render(bench, names, elapsed):
                  "feature (tests/bench/conf/s3edge-caps); *n/a*: the anchor "
                  "cannot do it; *absent*: no s3edge binary; *not cached*: "
                  "the origin saw requests during the timed part of a hot "
-                 "run; a blank cell: not part of that scenario.")
+                 "run; a blank cell: not part of that scenario; –: not "
+                 "measured for that system.  In the disk-hit rows the "
+                 "columns are s3edge with a 1 MiB memory cache in front of "
+                 "its disk cache, nginx proxy_cache in a directory on disk "
+                 "and Varnish with file storage.")
     lines.append("")
     cols = ["s3edge", "nginx", "nginx-slice", "varnish"]
     lines.append("| scenario | variant | metric | | " + " | ".join(cols) +
@@ -1428,20 +1813,22 @@ def render(bench, names, elapsed):
         if name == "ceiling":
             continue
         spec = specs[name]
+        # a scenario may seat other servers in the columns (disk-hit)
+        seat = spec.get("columns") or {}
         for v in spec["variants"]:
             systems = v.systems or spec["systems"]
             for key, label, better in v.metrics:
                 row = [name, v.name, label,
                        {"up": "↑", "down": "↓", "info": ""}[better]]
-                base = summ.get((name, v.name, "s3edge"))
+                base = summ.get((name, v.name, seat.get("s3edge", "s3edge")))
                 base_v = base[1].get(key) if base and base[0] == "ok" \
                     else None
                 anchors = {}
                 for c in cols:
-                    if c not in systems:
+                    if seat.get(c, c) not in systems:
                         row.append("")
                         continue
-                    st = summ.get((name, v.name, c))
+                    st = summ.get((name, v.name, seat.get(c, c)))
                     if st is None:
                         row.append("")
                         continue
@@ -1449,7 +1836,7 @@ def render(bench, names, elapsed):
                         row.append("*%s*" % st[0])
                         continue
                     val = st[1].get(key)
-                    cell = fmt_num(val)
+                    cell = fmt_num(val) if val is not None else "–"
                     if c != "s3edge" and val is not None:
                         anchors[c] = val
                         if base_v:
@@ -1633,8 +2020,8 @@ def main():
     p.add_argument("scenario", nargs="*")
     args = p.parse_args()
     args.argv = sys.argv[1:]
-    order = ["hot-small", "hot-large", "downloaders", "cold-coalesce",
-             "cold-range", "warm-range", "ceiling"]
+    order = ["hot-small", "hot-large", "mem-hit", "disk-hit", "downloaders",
+             "cold-coalesce", "cold-range", "warm-range", "ceiling"]
     if args.list:
         print("\n".join(order))
         return 0
