@@ -1260,6 +1260,14 @@ class Bench:
         log("%s: %s ready in %.0f s" % (scenario, system,
                                         time.monotonic() - t0))
 
+    def finish_disk_hit(self):
+        """Stops the servers only the disk rows use (their files go with
+        the temporary directory)."""
+        for name in ("s3edge-disk", "varnish-file"):
+            srv = self.servers.get(name)
+            if srv is not None:
+                srv.stop()
+
     def prepare_s3edge_disk(self, scenario, paths):
         """Fills s3edge's disk, then restarts it with a 1 MiB memory cache.
 
@@ -1393,9 +1401,9 @@ class Bench:
                                               timeout_s=30)),
             ]),
             "mem-hit": self.hit_scenario(three, self.prepare_mem_hit),
-            "disk-hit": self.hit_scenario(
+            "disk-hit": dict(self.hit_scenario(
                 [DISK_SYSTEMS[c] for c in three], self.prepare_disk_hit,
-                columns=DISK_SYSTEMS),
+                columns=DISK_SYSTEMS), finish=self.finish_disk_hit),
             "downloaders": dict(systems=three, warm=[PATH_100M], variants=[
                 Variant("2,000 conns on 100 MiB", "h1", [
                     ("gbps", "GB/s", "up"),
@@ -1584,6 +1592,8 @@ class Bench:
                 for variant in spec["variants"]:
                     for system in variant.systems or spec["systems"]:
                         self.measure(name, spec, variant, system, rnd)
+            if spec.get("finish"):
+                spec["finish"]()
 
     # ------------------------------------------------------------ profiling
 
@@ -1759,6 +1769,14 @@ def summarize(results, scenarios):
             vals = [m[k] for m in oks if isinstance(m.get(k), (int, float))]
             if vals:
                 med[k] = statistics.median(vals)
+        # What the failed rounds measured all the same (origin requests of
+        # a stampede that timed out, req/s of hits that were not hits):
+        # shown next to the status, never ranked.
+        fails = [r.get("metrics") or {} for r in recs if r["status"] != "ok"]
+        for k in {k for m in fails for k, v in m.items()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool)}:
+            vals = [m[k] for m in fails if isinstance(m.get(k), (int, float))]
+            med.setdefault("_failed", {})[k] = statistics.median(vals)
         if bad:
             worst = max(set(bad), key=bad.count)
             status = worst if len(bad) == len(statuses) else \
@@ -1798,7 +1816,9 @@ def render(bench, names, elapsed):
                  "feature (tests/bench/conf/s3edge-caps); *n/a*: the anchor "
                  "cannot do it; *absent*: no s3edge binary; *not cached*: "
                  "the origin saw requests during the timed part of a hot "
-                 "run; a blank cell: not part of that scenario; –: not "
+                 "run (in parentheses: what the failed rounds measured "
+                 "all the same, median, never ranked); a blank cell: not "
+                 "part of that scenario; –: not "
                  "measured for that system.  In the disk-hit rows the "
                  "columns are s3edge with a 1 MiB memory cache in front of "
                  "its disk cache, nginx proxy_cache in a directory on disk "
@@ -1833,7 +1853,9 @@ def render(bench, names, elapsed):
                         row.append("")
                         continue
                     if st[0] != "ok":
-                        row.append("*%s*" % st[0])
+                        seen = st[1].get("_failed", {}).get(key)
+                        row.append("*%s*%s" % (st[0], "" if seen is None
+                                               else " (%s)" % fmt_num(seen)))
                         continue
                     val = st[1].get(key)
                     cell = fmt_num(val) if val is not None else "–"
