@@ -2031,8 +2031,8 @@ def machine_info(bench):
         ("profiler", bench.profiles.get("_tool", "none") + " / " +
          first_line(["perf", "--version"])),
         ("setup", "memory budget %d MiB for every cache (s3edge "
-         "--memory-cache, Varnish malloc, nginx proxy_cache on tmpfs "
-         "max_size); origin %d ms to first byte and %d MiB/s per "
+         "cache.memory_size, Varnish malloc, nginx proxy_cache on tmpfs "
+         "max_size; the disk-hit rows: see the notes); origin %d ms to first byte and %d MiB/s per "
          "connection; RLIMIT_NOFILE %d; durations %s s" % (
              bench.budget_mib, ORIGIN_DELAY_MS, ORIGIN_RATE // MiB,
              bench.nofile, ", ".join("%s %d" % (k, bench.dur(k))
