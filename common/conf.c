@@ -740,6 +740,8 @@ static void dist_init(struct conf_distribution *d)
     d->negative_ttl_404_s = 10;
     d->negative_ttl_403_s = 10;
     d->pass_amz_meta = true;
+    d->methods = CONF_METHODS_GET_HEAD;
+    d->max_request_body = 100 * MiB;
 }
 
 static void dist_fini(struct conf_distribution *d)
@@ -1589,6 +1591,49 @@ static const struct field cred_fields[] = {
 };
 static const struct map_spec cred_map = {cred_fields, ARRAY_LEN(cred_fields)};
 
+/* bucket, region, addressing, credentials and unsigned_payload are S3's:
+ * remember where the first one was, conf_finish() refuses them on a plain
+ * origin */
+static void note_s3_opt(struct yp *y, void *obj, const struct field *f)
+{
+    struct conf_origin *o = obj;
+
+    (void)y;
+    if (o->s3_opt_line == 0) {
+        o->s3_opt_line = ev_line(y);
+        o->s3_opt_key = f->key;
+    }
+}
+
+static int f_s3_string(struct yp *y, void *obj, const struct field *f)
+{
+    note_s3_opt(y, obj, f);
+    return f_string(y, obj, f);
+}
+
+static int f_s3_enum(struct yp *y, void *obj, const struct field *f)
+{
+    note_s3_opt(y, obj, f);
+    return f_enum(y, obj, f);
+}
+
+static int f_s3_map(struct yp *y, void *obj, const struct field *f)
+{
+    note_s3_opt(y, obj, f);
+    return f_map(y, obj, f);
+}
+
+static int f_s3_bool(struct yp *y, void *obj, const struct field *f)
+{
+    note_s3_opt(y, obj, f);
+    return f_bool(y, obj, f);
+}
+
+static const struct enum_spec origin_types = {
+    "expected s3 or http",
+    {{"s3", CONF_ORIGIN_S3}, {"http", CONF_ORIGIN_HTTP}},
+};
+
 static const struct enum_spec addressings = {
     "expected path or virtual",
     {{"path", CONF_ADDR_PATH}, {"virtual", CONF_ADDR_VIRTUAL}},
@@ -1599,11 +1644,13 @@ static const struct enum_spec addressings = {
 static const struct field origin_fields[] = {
     {"name", f_string, offsetof(struct conf_origin, name), 0, 0, NULL, check_name},
     {"endpoint", f_string, offsetof(struct conf_origin, endpoint), 0, 0, NULL, check_endpoint},
-    {"bucket", f_string, offsetof(struct conf_origin, bucket), 0, 0, NULL, check_bucket},
-    {"region", f_string, offsetof(struct conf_origin, region), 0, 0, NULL, check_region},
-    {"addressing", f_enum, offsetof(struct conf_origin, addressing), 0, 0, &addressings, NULL},
-    {"credentials", f_map, 0, 0, 0, &cred_map, NULL},
-    {"unsigned_payload", f_bool, offsetof(struct conf_origin, unsigned_payload), 0, 0, NULL, NULL},
+    {"type", f_enum, offsetof(struct conf_origin, type), 0, 0, &origin_types, NULL},
+    {"bucket", f_s3_string, offsetof(struct conf_origin, bucket), 0, 0, NULL, check_bucket},
+    {"region", f_s3_string, offsetof(struct conf_origin, region), 0, 0, NULL, check_region},
+    {"addressing", f_s3_enum, offsetof(struct conf_origin, addressing), 0, 0, &addressings, NULL},
+    {"credentials", f_s3_map, 0, 0, 0, &cred_map, NULL},
+    {"unsigned_payload", f_s3_bool, offsetof(struct conf_origin, unsigned_payload), 0, 0, NULL,
+     NULL},
     {"tls_verify", f_bool, offsetof(struct conf_origin, tls_verify), 0, 0, NULL, NULL},
     {"ca_file", f_string, offsetof(struct conf_origin, ca_file), 0, 0, NULL, check_file},
     {"connect_timeout", f_duration_ms, offsetof(struct conf_origin, connect_timeout_ms),
@@ -1697,6 +1744,60 @@ static int f_query_keys(struct yp *y, void *obj, const struct field *f)
     return parse_list(y, obj, query_key_item, "query parameter names", "query parameter name");
 }
 
+const char *conf_methods_allow(enum conf_methods m)
+{
+    switch (m) {
+    case CONF_METHODS_GET_HEAD: return "GET, HEAD";
+    case CONF_METHODS_GET_HEAD_OPTIONS: return "GET, HEAD, OPTIONS";
+    case CONF_METHODS_ALL: return "GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE";
+    }
+    WRONG("bad conf_methods");
+}
+
+#define METHODS_EXPECTED                                                                           \
+    "expected [GET, HEAD], [GET, HEAD, OPTIONS] or [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]"
+
+static int method_item(struct yp *y, void *obj, size_t idx)
+{
+    static const char *const names[] = {"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"};
+    unsigned *mask = obj;
+    const char *s;
+    size_t i;
+
+    (void)idx;
+    if (want_scalar(y, "expected a method name", &s) != 0)
+        return -1;
+    for (i = 0; i < ARRAY_LEN(names); i++)
+        if (strcmp(s, names[i]) == 0)
+            break;
+    if (i == ARRAY_LEN(names))
+        return yfail(y, ev_line(y), "expected GET, HEAD, OPTIONS, PUT, POST, PATCH or DELETE");
+    if (*mask & (1u << i))
+        return yfail(y, ev_line(y), "%s given twice", names[i]);
+    *mask |= 1u << i;
+    return yp_next(y);
+}
+
+/* One of CloudFront's three sets, in any order. */
+static int f_methods(struct yp *y, void *obj, const struct field *f)
+{
+    struct conf_distribution *d = obj;
+    unsigned mask = 0, line = ev_line(y);
+
+    (void)f;
+    if (y->ev.type != YAML_SEQUENCE_START_EVENT)
+        return yfail(y, line, METHODS_EXPECTED);
+    if (parse_list(y, &mask, method_item, "method names", "method name") != 0)
+        return -1;
+    switch (mask) {
+    case 0x3: d->methods = CONF_METHODS_GET_HEAD; break;
+    case 0x7: d->methods = CONF_METHODS_GET_HEAD_OPTIONS; break;
+    case 0x7f: d->methods = CONF_METHODS_ALL; break;
+    default: return yfail(y, line, METHODS_EXPECTED);
+    }
+    return 0;
+}
+
 static const struct enum_spec query_policies = {
     "expected ignore, all or allow",
     {{"ignore", CONF_QUERY_IGNORE}, {"all", CONF_QUERY_ALL}, {"allow", CONF_QUERY_ALLOW}},
@@ -1726,6 +1827,9 @@ static const struct field dist_fields[] = {
     {"negative_ttl_403", f_duration_s, offsetof(struct conf_distribution, negative_ttl_403_s),
      0, 1 * DAY_MS, NULL, NULL},
     {"pass_amz_meta", f_bool, offsetof(struct conf_distribution, pass_amz_meta), 0, 0, NULL, NULL},
+    {"allowed_methods", f_methods, 0, 0, 0, NULL, NULL},
+    {"max_request_body", f_size64, offsetof(struct conf_distribution, max_request_body), 0,
+     16 * TiB, NULL, NULL},
 };
 static const struct map_spec dist_map = {dist_fields, ARRAY_LEN(dist_fields)};
 
@@ -2329,6 +2433,38 @@ oom:
 #undef URL_FAIL
 }
 
+int conf_add_plain_origin_url(struct conf *c, const char *url, char *err)
+{
+    struct conf_origin *o;
+    struct conf_distribution *d;
+    struct url u;
+    const char *msg;
+
+    CHECK_OBJ_NOTNULL(c, CONF_MAGIC);
+    AN(url);
+    if ((msg = url_parse(url, &u)) != NULL)
+        return fail(err, NULL, 0, "plain origin URL \"%.200s\": %s", url, msg);
+    if (u.path[0] != '\0' && strcmp(u.path, "/") != 0)
+        return fail(err, NULL, 0,
+                    "plain origin URL \"%.200s\": expected http(s)://host[:port] without a "
+                    "path (requests keep their own path)",
+                    url);
+    o = origin_append(c);
+    if (o == NULL)
+        return fail(err, NULL, 0, "out of memory");
+    o->type = CONF_ORIGIN_HTTP;
+    o->name = xstrdup("default");
+    o->endpoint = xstrndup(url, strlen(url) - (u.path[0] == '/' ? 1 : 0));
+    d = dist_append(c);
+    if (o->name == NULL || o->endpoint == NULL || d == NULL)
+        return fail(err, NULL, 0, "out of memory");
+    d->name = xstrdup("default");
+    d->origin_name = xstrdup("default");
+    if (d->name == NULL || d->origin_name == NULL || dist_add_host(d, "*", 0) != 0)
+        return fail(err, NULL, 0, "out of memory");
+    return 0;
+}
+
 /* ------------------------------------------------------------ TLS files */
 
 /*
@@ -2760,6 +2896,23 @@ static int finish_origin(struct conf *c, size_t i, char *err)
     o->tls = u.tls;
     o->port = u.port;
     dflt = o->port == (o->tls ? 443 : 80);
+
+    if (o->type == CONF_ORIGIN_HTTP) {
+        /* a plain origin: requests go to the endpoint as they came */
+        if (o->s3_opt_line != 0)
+            return fail(err, file, o->s3_opt_line,
+                        "origins[%zu].%s: only for type s3 origins, this one is type http", i,
+                        o->s3_opt_key);
+        o->vhost = xstrdup(o->host);
+        n = strlen(o->host) + 2 + 7;
+        o->authority = malloc(n);
+        if (o->vhost == NULL || o->authority == NULL)
+            return fail(err, NULL, 0, "out of memory");
+        snprintf(o->authority, n, "%s%s%s", u.v6 ? "[" : "", o->vhost, u.v6 ? "]" : "");
+        if (!dflt)
+            snprintf(o->authority + strlen(o->authority), 7, ":%u", o->port);
+        return 0;
+    }
 
     if (o->region == NULL) {
         /* s3.eu-west-1.amazonaws.com names its region */

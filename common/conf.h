@@ -47,6 +47,23 @@ enum conf_query_policy {
                             * the key and sent to S3 (CloudFront's allow list) */
 };
 
+/* What an origin is: an S3 endpoint (SigV4, bucket, key mapping) or a
+ * plain HTTP(S) server (no signing; the request path and query go through
+ * as the client sent them). */
+enum conf_origin_type { CONF_ORIGIN_S3 = 0, CONF_ORIGIN_HTTP };
+
+/* The methods a distribution answers, exactly CloudFront's three sets.
+ * GET and HEAD are cached; OPTIONS and the rest are forwarded, never
+ * cached, and PUT, POST, PATCH and DELETE invalidate what is stored for
+ * their URL (RFC 9111 4.4). */
+enum conf_methods {
+    CONF_METHODS_GET_HEAD = 0,     /* default */
+    CONF_METHODS_GET_HEAD_OPTIONS,
+    CONF_METHODS_ALL,              /* GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE */
+};
+/* The Allow header value of a set ("GET, HEAD" ...). */
+const char *conf_methods_allow(enum conf_methods m);
+
 enum conf_log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* TLS versions a listener accepts (bit mask); older ones are never offered. */
@@ -112,6 +129,7 @@ struct conf_listen {
 
 struct conf_origin {
     char *name;
+    enum conf_origin_type type; /* default s3 */
     char *endpoint;        /* "http://127.0.0.1:9000", "https://s3.eu-west-1.amazonaws.com" (no path) */
     /* parsed from endpoint */
     bool tls;
@@ -140,6 +158,10 @@ struct conf_origin {
     unsigned max_connections;       /* per origin, default 256 */
     unsigned max_idle_connections;  /* per origin, default 64 */
     unsigned line;                  /* source line, for messages; 0 when not from a file */
+    /* the first S3-only key (bucket, region, ...), for the message that a
+     * plain origin has no use for it; 0: none */
+    unsigned s3_opt_line;
+    const char *s3_opt_key;
 };
 
 struct conf_distribution {
@@ -164,6 +186,8 @@ struct conf_distribution {
     unsigned negative_ttl_404_s; /* how long S3's 404 is cached, default 10 s; 0: not */
     unsigned negative_ttl_403_s; /* the same for 403, default 10 s */
     bool pass_amz_meta;    /* pass x-amz-meta-* to clients, default true */
+    enum conf_methods methods; /* allowed_methods, default GET and HEAD */
+    uint64_t max_request_body; /* bytes of a forwarded request body; default 100 MiB */
     unsigned line;         /* source lines, for messages; 0 when not from a file */
     unsigned origin_line;
 };
@@ -264,6 +288,9 @@ int conf_add_listen(struct conf *c, const char *address, char *err);
 int conf_add_tls_listen(struct conf *c, const char *address, const char *const *certs,
                         const char *const *keys, size_t n, char *err);
 int conf_add_origin_url(struct conf *c, const char *url, char *err);
+/* The same for a plain HTTP(S) origin (--plain-origin): "http://HOST[:PORT]"
+ * without a path; requests go to it with the client's path and query. */
+int conf_add_plain_origin_url(struct conf *c, const char *url, char *err);
 /* Validate and resolve references (origin names, defaults); fill the
  * derived origin fields. Idempotent: calling it again after a successful
  * load or finish changes nothing. 0, or -1 with a message in err. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 #include <openssl/opensslv.h>
@@ -41,6 +42,10 @@ static void usage(FILE *f)
             "      --region REGION        the bucket's region (default: from the URL,\n"
             "                             else us-east-1)\n"
             "      --anonymous            do not sign origin requests (public bucket)\n"
+            "      --plain-origin URL     http(s)://HOST[:PORT]: an origin that is not S3\n"
+            "                             (no signing; path and query go through as sent)\n"
+            "      --allowed-methods SET  GET,HEAD (default), GET,HEAD,OPTIONS or all\n"
+            "                             (all forwards PUT, POST, PATCH and DELETE too)\n"
             "\n"
             "Overrides (with or without a configuration file):\n"
             "      --memory-cache SIZE    memory cache budget, e.g. 256MiB\n"
@@ -97,6 +102,8 @@ enum {
     OPT_NODE_ID,
     OPT_POP,
     OPT_STATE_DIR,
+    OPT_PLAIN_ORIGIN,
+    OPT_METHODS,
 };
 
 static const struct option longopts[] = {
@@ -129,6 +136,8 @@ static const struct option longopts[] = {
     {"node-id", required_argument, NULL, OPT_NODE_ID},
     {"pop", required_argument, NULL, OPT_POP},
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {"plain-origin", required_argument, NULL, OPT_PLAIN_ORIGIN},
+    {"allowed-methods", required_argument, NULL, OPT_METHODS},
     {NULL, 0, NULL, 0},
 };
 
@@ -279,7 +288,7 @@ static int push_arg(const char **v, size_t *n, const char *opt, const char *val)
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL, *origin = NULL;
+    const char *config = NULL, *origin = NULL, *plain_origin = NULL, *methods = NULL;
     const char *listens[MAX_ARGS], *tls_listens[MAX_ARGS];
     const char *tls_certs[MAX_ARGS], *tls_keys[MAX_ARGS];
     size_t nlistens = 0, ntls_listens = 0, ntls_certs = 0, ntls_keys = 0;
@@ -317,6 +326,8 @@ int main(int argc, char **argv)
                 return 1;
             break;
         case OPT_ORIGIN: origin = optarg; break;
+        case OPT_PLAIN_ORIGIN: plain_origin = optarg; break;
+        case OPT_METHODS: methods = optarg; break;
         case OPT_REGION: ov.region = optarg; break;
         case OPT_ANON: ov.anonymous = true; break;
         case OPT_MEMORY: ov.memory = optarg; break;
@@ -360,10 +371,30 @@ int main(int argc, char **argv)
         conf_free(c);
         return 1;
     }
+    enum conf_methods mset = CONF_METHODS_GET_HEAD;
+    if (methods != NULL) {
+        if (strcasecmp(methods, "GET,HEAD") == 0) {
+            mset = CONF_METHODS_GET_HEAD;
+        } else if (strcasecmp(methods, "GET,HEAD,OPTIONS") == 0) {
+            mset = CONF_METHODS_GET_HEAD_OPTIONS;
+        } else if (strcasecmp(methods, "all") == 0) {
+            mset = CONF_METHODS_ALL;
+        } else {
+            bad_value("allowed-methods", methods, "GET,HEAD, GET,HEAD,OPTIONS or all");
+            conf_free(c);
+            return 1;
+        }
+    }
+    if (origin != NULL && plain_origin != NULL) {
+        fprintf(stderr, "s3edge: give --origin (S3) or --plain-origin, not both\n");
+        conf_free(c);
+        return 1;
+    }
     if (config != NULL) {
-        if (origin != NULL || nlistens > 0 || ntls_listens > 0) {
-            fprintf(stderr, "s3edge: --origin, --listen and --tls-listen go without -c; "
-                            "put them in the configuration file\n");
+        if (origin != NULL || plain_origin != NULL || methods != NULL || nlistens > 0 ||
+            ntls_listens > 0) {
+            fprintf(stderr, "s3edge: --origin, --plain-origin, --allowed-methods, --listen and "
+                            "--tls-listen go without -c; put them in the configuration file\n");
             conf_free(c);
             return 1;
         }
@@ -387,9 +418,9 @@ int main(int argc, char **argv)
             return 1;
         }
     } else {
-        if (origin == NULL) {
+        if (origin == NULL && plain_origin == NULL) {
             fprintf(stderr, "s3edge: give a configuration file (-c FILE) or an origin "
-                            "(--origin URL)\nTry 's3edge --help'.\n");
+                            "(--origin URL or --plain-origin URL)\nTry 's3edge --help'.\n");
             conf_free(c);
             return 1;
         }
@@ -410,11 +441,14 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
-        if (conf_add_origin_url(c, origin, err) < 0) {
-            fprintf(stderr, "s3edge: --origin: %s\n", err);
+        if (origin != NULL ? conf_add_origin_url(c, origin, err) < 0
+                           : conf_add_plain_origin_url(c, plain_origin, err) < 0) {
+            fprintf(stderr, "s3edge: --%s: %s\n", origin ? "origin" : "plain-origin", err);
             conf_free(c);
             return 1;
         }
+        for (size_t i = 0; i < c->ndists; i++)
+            c->dists[i].methods = mset;
         if (apply_overrides(c, &ov) < 0 || conf_finish(c, err) < 0) {
             if (err[0])
                 fprintf(stderr, "s3edge: %s\n", err);

@@ -336,6 +336,9 @@ START_TEST(defaults_minimal)
     ck_assert_int_eq(d->query, CONF_QUERY_IGNORE);
     ck_assert_uint_eq(d->default_ttl_s, 86400);
     ck_assert(d->pass_amz_meta);
+    ck_assert_int_eq(d->methods, CONF_METHODS_GET_HEAD);
+    ck_assert_uint_eq(d->max_request_body, 100u << 20);
+    ck_assert_int_eq(o->type, CONF_ORIGIN_S3);
     ck_assert_uint_eq(d->line, 7);
     ck_assert_uint_eq(d->origin_line, 8);
     conf_free(c);
@@ -1285,6 +1288,47 @@ static const struct bad_case {
      "x.yaml:10: distributions[0].query_keys[0]: expected a query parameter name without '&', '=', '#' or spaces"},
     {"distributions:\n- pass_amz_meta: 1\n",
      "x.yaml:2: distributions[0].pass_amz_meta: expected true or false"},
+    /* allowed methods: CloudFront's three sets only */
+    {"distributions:\n- allowed_methods: [GET]\n",
+     "x.yaml:2: distributions[0].allowed_methods: expected [GET, HEAD], [GET, HEAD, OPTIONS] "
+     "or [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]"},
+    {"distributions:\n- allowed_methods: [GET, HEAD, PUT]\n",
+     "x.yaml:2: distributions[0].allowed_methods: expected [GET, HEAD], [GET, HEAD, OPTIONS] "
+     "or [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]"},
+    {"distributions:\n- allowed_methods: GET\n",
+     "x.yaml:2: distributions[0].allowed_methods: expected [GET, HEAD], [GET, HEAD, OPTIONS] "
+     "or [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]"},
+    {"distributions:\n- allowed_methods: []\n",
+     "x.yaml:2: distributions[0].allowed_methods: expected at least one method name"},
+    {"distributions:\n- allowed_methods: [GET, get]\n",
+     "x.yaml:2: distributions[0].allowed_methods[1]: expected GET, HEAD, OPTIONS, PUT, POST, "
+     "PATCH or DELETE"},
+    {"distributions:\n- allowed_methods: [GET, HEAD, GET]\n",
+     "x.yaml:2: distributions[0].allowed_methods[2]: GET given twice"},
+    {"distributions:\n- allowed_methods: [GET, TRACE]\n",
+     "x.yaml:2: distributions[0].allowed_methods[1]: expected GET, HEAD, OPTIONS, PUT, POST, "
+     "PATCH or DELETE"},
+    {"distributions:\n- allowed_methods: [[GET]]\n",
+     "x.yaml:2: distributions[0].allowed_methods[0]: expected a method name"},
+    {"distributions:\n- max_request_body: lots\n",
+     "x.yaml:2: distributions[0].max_request_body: expected a size like 256MiB"},
+    {"distributions:\n- max_request_body: -1\n",
+     "x.yaml:2: distributions[0].max_request_body: expected a size like 256MiB"},
+    /* plain origins */
+    {L O_HEAD "  type: ftp\n", "x.yaml:5: origins[0].type: expected s3 or http"},
+    {L O_HEAD "  type: http\n  bucket: b\n" D,
+     "x.yaml:6: origins[0].bucket: only for type s3 origins, this one is type http"},
+    {L O_HEAD "  region: eu-west-1\n  type: http\n" D,
+     "x.yaml:5: origins[0].region: only for type s3 origins, this one is type http"},
+    {L O_HEAD "  type: http\n  addressing: path\n" D,
+     "x.yaml:6: origins[0].addressing: only for type s3 origins, this one is type http"},
+    {L O_HEAD "  type: http\n  credentials: {source: anonymous}\n" D,
+     "x.yaml:6: origins[0].credentials: only for type s3 origins, this one is type http"},
+    {L O_HEAD "  type: http\n  unsigned_payload: true\n" D,
+     "x.yaml:6: origins[0].unsigned_payload: only for type s3 origins, this one is type http"},
+    {L "origins:\n- name: o\n  type: http\n  endpoint: http://h.example:9000/app\n" D,
+     "x.yaml:5: origins[0].endpoint: expected scheme://host[:port] without a path (the bucket "
+     "goes under bucket:)"},
     {L O, "x.yaml:1: distributions: at least one distribution required"},
     /* TLS listeners (files made by tls_files_make) */
     {"listen:\n- {address: \":443\", tsl: {}}\n", "x.yaml:2: listen[0].tsl: unknown key"},
@@ -1930,6 +1974,59 @@ START_TEST(origin_urls_bad)
 }
 END_TEST
 
+START_TEST(methods_and_plain_origins)
+{
+    struct conf *c = load_ok(L
+                             "origins:\n- name: app\n  type: http\n  endpoint: http://[::1]:8081\n"
+                             "- name: s3\n  type: s3\n  endpoint: http://127.0.0.1:9000\n"
+                             "  bucket: b\n"
+                             "distributions:\n- name: a\n  hosts: [a.example]\n  origin: app\n"
+                             "  allowed_methods: [HEAD, GET, OPTIONS]\n"
+                             "- name: b\n  hosts: [b.example]\n  origin: s3\n"
+                             "  allowed_methods: [DELETE, PATCH, POST, PUT, OPTIONS, HEAD, GET]\n"
+                             "  max_request_body: 0\n"
+                             "- name: c\n  origin: s3\n  allowed_methods: [GET, HEAD]\n");
+    const struct conf_origin *o = &c->origins[0];
+
+    ck_assert_int_eq(o->type, CONF_ORIGIN_HTTP);
+    ck_assert_str_eq(o->authority, "[::1]:8081");
+    ck_assert_str_eq(o->vhost, "::1");
+    ck_assert_ptr_null(o->region); /* no S3 defaults for a plain origin */
+    ck_assert_ptr_null(o->bucket);
+    ck_assert_int_eq(c->origins[1].type, CONF_ORIGIN_S3);
+    ck_assert_int_eq(c->dists[0].methods, CONF_METHODS_GET_HEAD_OPTIONS);
+    ck_assert_int_eq(c->dists[1].methods, CONF_METHODS_ALL);
+    ck_assert_uint_eq(c->dists[1].max_request_body, 0);
+    ck_assert_int_eq(c->dists[2].methods, CONF_METHODS_GET_HEAD);
+    ck_assert_str_eq(conf_methods_allow(CONF_METHODS_GET_HEAD), "GET, HEAD");
+    ck_assert_str_eq(conf_methods_allow(CONF_METHODS_GET_HEAD_OPTIONS), "GET, HEAD, OPTIONS");
+    ck_assert_str_eq(conf_methods_allow(CONF_METHODS_ALL),
+                     "GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE");
+    conf_free(c);
+}
+END_TEST
+
+START_TEST(plain_origin_url)
+{
+    struct conf *c = conf_new();
+
+    ck_assert_int_eq(conf_add_plain_origin_url(c, "http://127.0.0.1:8081/x", err), -1);
+    ck_assert_str_eq(err, "plain origin URL \"http://127.0.0.1:8081/x\": expected "
+                          "http(s)://host[:port] without a path (requests keep their own path)");
+    ck_assert_int_eq(conf_add_plain_origin_url(c, "ftp://h", err), -1);
+    ck_assert_str_eq(err, "plain origin URL \"ftp://h\": expected a URL starting with http:// "
+                          "or https://");
+    ck_assert_int_eq(conf_add_listen(c, ":8080", err), 0);
+    ck_assert_int_eq(conf_add_plain_origin_url(c, "https://App.Example:8443/", err), 0);
+    ck_assert_msg(conf_finish(c, err) == 0, "%s", err);
+    ck_assert_int_eq(c->origins[0].type, CONF_ORIGIN_HTTP);
+    ck_assert(c->origins[0].tls);
+    ck_assert_str_eq(c->origins[0].authority, "app.example:8443");
+    ck_assert_str_eq(c->dists[0].hosts[0], "*");
+    conf_free(c);
+}
+END_TEST
+
 START_TEST(command_line_only)
 {
     struct conf *c = conf_new();
@@ -2114,6 +2211,8 @@ static Suite *conf_suite(void)
     tcase_add_loop_test(tc, origin_urls_bad, 0,
                         (int)(sizeof bad_url_cases / sizeof bad_url_cases[0]));
     tcase_add_test(tc, command_line_only);
+    tcase_add_test(tc, methods_and_plain_origins);
+    tcase_add_test(tc, plain_origin_url);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("alloc");
