@@ -322,7 +322,8 @@ static void disk_decide(struct exchange *x)
         x->stale_served = st == FRESH_STALE_SWR;
         disk_count_hit(x->srv->disk);
         /* a block the file lost comes from the origin instead */
-        fill_source_for(x->srv, o, x->dist, x->s3key, x->query_sel);
+        fill_source_for(x->srv, o, x->dist, x->s3key, x->query_sel,
+                        x->dist->origin->type == CONF_ORIGIN_HTTP ? x->path : NULL);
         return;
     }
     obj_ref(o);

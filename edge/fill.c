@@ -50,6 +50,7 @@ struct fill_src {
     const struct conf_distribution *dist;
     char *s3_key;
     char *query;
+    char *path;          /* a plain origin's request path, or NULL */
     char *etag;          /* If-Match of every block fetch */
     char *last_modified; /* If-Unmodified-Since when there is no ETag */
 };
@@ -79,6 +80,7 @@ struct fill {
     int64_t fetch_ms;   /* request_time on purge_clock_ms() */
     char *s3_key;       /* for logs and restarts */
     char *query;
+    char *path;         /* a plain origin's request path, or NULL */
     uint64_t discarded; /* error body bytes thrown away */
 };
 
@@ -96,6 +98,7 @@ static void fill_free(struct fill *fl)
     }
     free(fl->s3_key);
     free(fl->query);
+    free(fl->path);
     fl->magic = 0;
     free(fl);
 }
@@ -278,7 +281,8 @@ static void on_head_block(struct fill *fl, const struct origin_resp *r)
 }
 
 static void src_set(struct server *s, struct obj *o, const struct conf_distribution *dist,
-                    const char *s3_key, const char *query, char *etag, char *last_modified)
+                    const char *s3_key, const char *query, const char *path, char *etag,
+                    char *last_modified)
 {
     struct fill_src *src = calloc(1, sizeof(*src));
 
@@ -292,11 +296,12 @@ static void src_set(struct server *s, struct obj *o, const struct conf_distribut
     src->dist = dist;
     src->s3_key = strdup(s3_key);
     src->query = query ? strdup(query) : NULL;
+    src->path = path ? strdup(path) : NULL;
     src->etag = etag;
     src->last_modified = etag == NULL ? last_modified : NULL;
     if (etag != NULL)
         free(last_modified);
-    if (src->s3_key == NULL || (query && src->query == NULL)) {
+    if (src->s3_key == NULL || (query && src->query == NULL) || (path && src->path == NULL)) {
         fill_src_ops.release(src);
         return;
     }
@@ -306,18 +311,19 @@ static void src_set(struct server *s, struct obj *o, const struct conf_distribut
 /* become the object's block source */
 static void fill_set_source(struct fill *fl, const struct origin_resp *r)
 {
-    src_set(fl->srv, fl->o, fl->dist, fl->s3_key, fl->query, dup_header(r, "etag"),
+    src_set(fl->srv, fl->o, fl->dist, fl->s3_key, fl->query, fl->path, dup_header(r, "etag"),
             dup_header(r, "last-modified"));
 }
 
 void fill_source_for(struct server *s, struct obj *o, const struct conf_distribution *dist,
-                     const char *s3_key, const char *query)
+                     const char *s3_key, const char *query, const char *path)
 {
     const char *etag = obj_find_hdr(o, "etag"), *lm = obj_find_hdr(o, "last-modified");
 
     if (o->src != NULL || o->length < 0 || (etag == NULL && lm == NULL))
         return; /* without a validator, blocks of two versions could mix */
-    src_set(s, o, dist, s3_key, query, etag ? strdup(etag) : NULL, lm ? strdup(lm) : NULL);
+    src_set(s, o, dist, s3_key, query, path, etag ? strdup(etag) : NULL,
+            lm ? strdup(lm) : NULL);
 }
 
 /* The first fetch asks again (another Range, or none), from inside its
@@ -749,6 +755,7 @@ static int fill_fetch(struct fill *fl)
     struct origin_req oreq = {
         .method = fl->head ? "HEAD" : "GET",
         .key = fl->s3_key,
+        .path = fl->path,
         .query = fl->query,
     };
 
@@ -770,7 +777,8 @@ static int fill_fetch(struct fill *fl)
 }
 
 static struct fill *fill_new(struct server *s, const struct conf_distribution *dist,
-                             struct obj *o, const char *s3_key, const char *query)
+                             struct obj *o, const char *s3_key, const char *query,
+                             const char *path)
 {
     struct fill *fl = calloc(1, sizeof(*fl));
 
@@ -784,9 +792,12 @@ static struct fill *fill_new(struct server *s, const struct conf_distribution *d
     fl->fetch_ms = purge_clock_ms();
     fl->s3_key = strdup(s3_key);
     fl->query = query ? strdup(query) : NULL;
-    if (fl->s3_key == NULL || (query != NULL && fl->query == NULL)) {
+    fl->path = path ? strdup(path) : NULL;
+    if (fl->s3_key == NULL || (query != NULL && fl->query == NULL) ||
+        (path != NULL && fl->path == NULL)) {
         free(fl->s3_key);
         free(fl->query);
+        free(fl->path);
         free(fl);
         return NULL;
     }
@@ -804,7 +815,7 @@ static int src_want(struct obj *o, uint32_t idx, uint32_t span_last, void *arg)
 
     CAST_OBJ_NOTNULL(src, arg, FILL_SRC_MAGIC);
     assert_always(o->length >= 0 && idx < o->nblk);
-    fl = fill_new(src->srv, src->dist, o, src->s3_key, src->query);
+    fl = fill_new(src->srv, src->dist, o, src->s3_key, src->query, src->path);
     if (fl == NULL)
         return EDGE_ENOMEM;
     fl->src = src;
@@ -839,6 +850,7 @@ static void src_release(void *arg)
     CAST_OBJ_NOTNULL(src, arg, FILL_SRC_MAGIC);
     free(src->s3_key);
     free(src->query);
+    free(src->path);
     free(src->etag);
     free(src->last_modified);
     src->magic = 0;
@@ -860,7 +872,10 @@ struct obj *fill_start(struct server *s, const struct fill_req *req)
     if (o == NULL)
         return NULL;
     o->orphan_max = cf->orphan_fill_bytes;
-    fl = fill_new(s, req->dist, o, req->s3_key, req->query);
+    /* a plain origin is asked with the client's path as sent (S3 with the
+     * key) */
+    fl = fill_new(s, req->dist, o, req->s3_key, req->query,
+                  req->dist->origin->type == CONF_ORIGIN_HTTP ? req->path : NULL);
     if (fl == NULL) {
         obj_unref(o);
         return NULL;

@@ -40,6 +40,7 @@ struct fill_req {
     const char *cache_key;  /* index key */
     size_t cache_key_len;
     const char *s3_key;     /* raw S3 key */
+    const char *path;       /* the client's path, for a plain origin */
     const char *query;      /* wire query to forward, or NULL */
     uint64_t first;         /* the first body byte the client wants */
     bool head;              /* HEAD instead of GET */
@@ -52,9 +53,10 @@ struct fill_req {
 };
 
 /* Let o (loaded from the disk cache) fetch blocks its file lost from the
- * origin, pinned to its version by its ETag (or Last-Modified). */
+ * origin, pinned to its version by its ETag (or Last-Modified). path: a
+ * plain origin's request path (NULL for S3). */
 void fill_source_for(struct server *s, struct obj *o, const struct conf_distribution *dist,
-                     const char *s3_key, const char *query);
+                     const char *s3_key, const char *query, const char *path);
 
 /* Start fetching a new object; returns it with a reference for the caller,
  * or NULL when out of memory. A HEAD is never stored. */

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <time.h>
 
@@ -87,6 +88,16 @@ struct origin_fetch {
     void *arg;
     char *method, *key, *query, *range;
     char *if_none_match, *if_modified_since, *if_match, *if_unmodified_since;
+    char *path;             /* plain origins: the client's path */
+    struct sigv4_header *xh; /* forwarded header fields (in xh_blob) */
+    size_t nxh;
+    char *xh_blob;
+    bool has_body;          /* a request body follows the head */
+    bool body_ended;        /* origin_fetch_body_end was called */
+    bool head_written;      /* on this attempt's connection */
+    bool fresh_conn;        /* not from the pool, never retried */
+    int64_t body_length;    /* -1: chunked */
+    struct evbuffer *sendq; /* body bytes before the connection is up */
     bool is_head;
     bool retried;
     bool got_bytes;   /* any response byte seen on this attempt */
@@ -126,6 +137,7 @@ struct origin {
 
 static void fetch_finish(struct origin_fetch *f, const char *err);
 static void conn_readcb(struct bufferevent *bev, void *arg);
+static void conn_writecb(struct bufferevent *bev, void *arg);
 static void conn_eventcb(struct bufferevent *bev, short what, void *arg);
 static void fetch_attach(struct origin_fetch *f);
 static void fetch_on_conn_event(struct origin_fetch *f, short what);
@@ -172,7 +184,8 @@ struct origin *origin_new(struct event_base *base, struct evdns_base *dns,
     case CONF_CRED_ANONYMOUS:
         break;
     }
-    o->anonymous = (o->akid == NULL || o->secret == NULL);
+    /* a plain origin is never signed for */
+    o->anonymous = co->type == CONF_ORIGIN_HTTP || o->akid == NULL || o->secret == NULL;
     o->creds.access_key_id = o->akid;
     o->creds.secret_access_key = o->secret;
     o->creds.session_token = o->token;
@@ -419,6 +432,11 @@ static void fetch_free(struct origin_fetch *f)
     free(f->if_modified_since);
     free(f->if_match);
     free(f->if_unmodified_since);
+    free(f->path);
+    free(f->xh);
+    free(f->xh_blob);
+    if (f->sendq)
+        evbuffer_free(f->sendq);
     f->magic = 0;
     free(f);
 }
@@ -444,7 +462,12 @@ static void fetch_finish(struct origin_fetch *f, const char *err)
     CHECK_OBJ_NOTNULL(f, FETCH_MAGIC);
     if (f->state == F_DONE)
         return;
-    fetch_release_conn(f, err == NULL && f->mode != BODY_CLOSE);
+    /* a request body cut short (the origin answered early) leaves the
+     * connection in the middle of a request: not reusable */
+    bool sent_all = !f->has_body ||
+                    (f->body_ended && f->c != NULL &&
+                     evbuffer_get_length(bufferevent_get_output(f->c->bev)) == 0);
+    fetch_release_conn(f, err == NULL && f->mode != BODY_CLOSE && sent_all);
     f->state = F_DONE;
     if (err)
         f->o->stats.errors++;
@@ -495,6 +518,54 @@ void origin_fetch_resume(struct origin_fetch *f)
     }
 }
 
+/* Where body bytes go now: behind the request head, or queued. */
+static struct evbuffer *body_dst(const struct origin_fetch *f)
+{
+    if (f->c != NULL && f->head_written)
+        return bufferevent_get_output(f->c->bev);
+    return f->sendq;
+}
+
+size_t origin_fetch_body_room(const struct origin_fetch *f)
+{
+    CHECK_OBJ_NOTNULL(f, FETCH_MAGIC);
+    size_t q = evbuffer_get_length(f->sendq);
+    if (f->c != NULL && f->head_written)
+        q += evbuffer_get_length(bufferevent_get_output(f->c->bev));
+    return q >= ORIGIN_BODY_HIGH ? 0 : ORIGIN_BODY_HIGH - q;
+}
+
+int origin_fetch_body_write(struct origin_fetch *f, const void *p, size_t n)
+{
+    CHECK_OBJ_NOTNULL(f, FETCH_MAGIC);
+    assert_always(f->has_body && !f->body_ended);
+    if (n == 0)
+        return 0;
+    struct evbuffer *dst = body_dst(f);
+    if (f->body_length < 0 && evbuffer_add_printf(dst, "%zx\r\n", n) < 0)
+        return EDGE_ENOMEM;
+    if (evbuffer_add(dst, p, n) < 0)
+        return EDGE_ENOMEM;
+    if (f->body_length < 0 && evbuffer_add(dst, "\r\n", 2) < 0)
+        return EDGE_ENOMEM;
+    return 0;
+}
+
+void origin_fetch_body_end(struct origin_fetch *f)
+{
+    struct timeval tv;
+
+    CHECK_OBJ_NOTNULL(f, FETCH_MAGIC);
+    assert_always(f->has_body && !f->body_ended);
+    f->body_ended = true;
+    if (f->body_length < 0)
+        (void)evbuffer_add(body_dst(f), "0\r\n\r\n", 5); /* a failure shows as a timeout */
+    if (f->head_written && f->state == F_WAIT_HEAD) {
+        ms_to_tv(f->o->conf->first_byte_timeout_ms, &tv);
+        evtimer_add(f->timer, &tv);
+    }
+}
+
 static void first_byte_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct origin_fetch *f;
@@ -506,23 +577,32 @@ static void first_byte_timeout_cb(evutil_socket_t fd, short what, void *arg)
         fetch_finish(f, ORIGIN_ERR_FIRST_BYTE_TIMEOUT);
 }
 
-/* Write the signed request onto the connection. */
+/* Write the (signed) request head onto the connection. */
 static int fetch_write_request(struct origin_fetch *f)
 {
     struct origin *o = f->o;
-    char path[URI_KEY_MAX * 3 + 320], req[ORIGIN_REQ_MAX + URI_KEY_MAX * 3];
+    struct evbuffer *out = bufferevent_get_output(f->c->bev);
+    char path[URI_KEY_MAX * 3 + 320], req[ORIGIN_REQ_MAX];
+    const char *wire_path = path;
     int n, plen;
 
-    plen = snprintf(path, sizeof(path), "%s/", o->path_base);
-    if (plen < 0 || (size_t)plen >= sizeof(path))
-        return EDGE_ETOOLONG;
-    n = uri_encode_path(f->key, strlen(f->key), path + plen, sizeof(path) - (size_t)plen);
-    if (n < 0)
-        return n;
+    if (o->conf->type == CONF_ORIGIN_HTTP && f->path != NULL) {
+        wire_path = f->path; /* as the client sent it */
+    } else {
+        plen = snprintf(path, sizeof(path), "%s/", o->path_base);
+        if (plen < 0 || (size_t)plen >= sizeof(path))
+            return EDGE_ETOOLONG;
+        n = uri_encode_path(f->key, strlen(f->key), path + plen, sizeof(path) - (size_t)plen);
+        if (n < 0)
+            return n;
+    }
 
     const char *q = (f->query && *f->query) ? f->query : NULL;
-    n = snprintf(req, sizeof(req), "%s %s%s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: s3edge/" PACKAGE_VERSION "\r\n",
-                 f->method, path, q ? "?" : "", q ? q : "", o->host_hdr);
+    if (evbuffer_add_printf(out, "%s %s%s%s HTTP/1.1\r\n", f->method, wire_path, q ? "?" : "",
+                            q ? q : "") < 0)
+        return EDGE_ENOMEM;
+    n = snprintf(req, sizeof(req), "Host: %s\r\nUser-Agent: s3edge/" PACKAGE_VERSION "\r\n",
+                 o->host_hdr);
     if (n < 0 || (size_t)n >= sizeof(req))
         return EDGE_ETOOLONG;
     if (f->range) {
@@ -551,28 +631,41 @@ static int fetch_write_request(struct origin_fetch *f)
         n += m;
     }
     if (!o->anonymous) {
-        struct sigv4_header h[1];
+        struct sigv4_header hs[8], *h = hs;
         struct sigv4_result sr;
+        size_t nh = 0;
+        /* a forwarded request's x-amz-* fields must be signed (S3 refuses
+         * unsigned ones) */
+        if (f->nxh + 1 > ARRAY_LEN(hs) && (h = calloc(f->nxh + 1, sizeof(*h))) == NULL)
+            return EDGE_ENOMEM;
+        if (f->range) {
+            h[nh].name = "range";
+            h[nh].value = f->range;
+            nh++;
+        }
+        for (size_t i = 0; i < f->nxh; i++)
+            if (strncasecmp(f->xh[i].name, "x-amz-", 6) == 0)
+                h[nh++] = f->xh[i];
         struct sigv4_request sq = {
             .method = f->method,
             .host = o->host_hdr,
             .path = path,
             .query = q,
             .headers = h,
-            .nheaders = 0,
-            .payload_hash = o->conf->unsigned_payload ? SIGV4_UNSIGNED_PAYLOAD : NULL,
+            .nheaders = nh,
+            /* a streamed body is not hashed ahead (UNSIGNED-PAYLOAD is
+             * what S3 takes over TLS or plain HTTP alike) */
+            .payload_hash = o->conf->unsigned_payload || f->has_body ? SIGV4_UNSIGNED_PAYLOAD
+                                                                     : NULL,
             .add_content_sha256 = true,
             .normalize_path = false,
             .region = o->conf->region ? o->conf->region : "us-east-1",
             .service = "s3",
             .now = time(NULL),
         };
-        if (f->range) {
-            h[0].name = "range";
-            h[0].value = f->range;
-            sq.nheaders = 1;
-        }
         int r = sigv4_sign(&o->creds, &sq, &o->keycache, &sr);
+        if (h != hs)
+            free(h);
         if (r < 0)
             return r;
         int m = snprintf(req + n, sizeof(req) - (size_t)n,
@@ -585,11 +678,23 @@ static int fetch_write_request(struct origin_fetch *f)
             return EDGE_ETOOLONG;
         n += m;
     }
-    if ((size_t)n + 2 >= sizeof(req))
-        return EDGE_ETOOLONG;
-    memcpy(req + n, "\r\n", 2);
-    n += 2;
-    if (bufferevent_write(f->c->bev, req, (size_t)n) < 0)
+    if (evbuffer_add(out, req, (size_t)n) < 0)
+        return EDGE_ENOMEM;
+    for (size_t i = 0; i < f->nxh; i++)
+        if (evbuffer_add_printf(out, "%s: %s\r\n", f->xh[i].name, f->xh[i].value) < 0)
+            return EDGE_ENOMEM;
+    if (f->has_body && f->body_length >= 0) {
+        if (evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)f->body_length) < 0)
+            return EDGE_ENOMEM;
+    } else if (f->has_body) {
+        if (evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n") < 0)
+            return EDGE_ENOMEM;
+    }
+    if (evbuffer_add(out, "\r\n", 2) < 0)
+        return EDGE_ENOMEM;
+    f->head_written = true;
+    /* the body queued before the connection was up */
+    if (f->has_body && evbuffer_add_buffer(out, f->sendq) < 0)
         return EDGE_ENOMEM;
     return 0;
 }
@@ -602,13 +707,18 @@ static void fetch_send(struct origin_fetch *f)
     c->state = OC_BUSY;
     c->uses++;
     f->state = F_WAIT_HEAD;
+    f->head_written = false;
     f->got_bytes = false;
     f->o->stats.requests++;
     evtimer_del(c->timer);
-    bufferevent_setcb(c->bev, conn_readcb, NULL, conn_eventcb, c);
+    bufferevent_setcb(c->bev, conn_readcb, f->has_body ? conn_writecb : NULL, conn_eventcb, c);
     /* the first-byte wait has its own timer; the idle timeout between
-     * body reads is set once the head is in */
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
+     * body reads is set once the head is in. While a request body goes
+     * out, an origin that stops taking it is timed out by the write
+     * timeout, and the output low watermark asks the sender for more. */
+    ms_to_tv(f->o->conf->idle_timeout_ms, &tv);
+    bufferevent_set_timeouts(c->bev, NULL, f->has_body ? &tv : NULL);
+    bufferevent_setwatermark(c->bev, EV_WRITE, f->has_body ? ORIGIN_BODY_HIGH / 4 : 0, 0);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     int r = fetch_write_request(f);
     if (r < 0) {
@@ -617,8 +727,10 @@ static void fetch_send(struct origin_fetch *f)
         fetch_finish(f, ORIGIN_ERR_RESOURCES);
         return;
     }
-    ms_to_tv(f->o->conf->first_byte_timeout_ms, &tv);
-    evtimer_add(f->timer, &tv);
+    if (!f->has_body || f->body_ended) {
+        ms_to_tv(f->o->conf->first_byte_timeout_ms, &tv);
+        evtimer_add(f->timer, &tv);
+    }
 }
 
 static void connect_eventcb(struct bufferevent *bev, short what, void *arg)
@@ -666,8 +778,9 @@ static void fetch_attach(struct origin_fetch *f)
     struct origin *o = f->o;
     struct oconn *c;
 
-    /* a pooled connection first */
-    while ((c = TAILQ_FIRST(&o->idle)) != NULL) {
+    /* a pooled connection first, unless a failure on it could not be
+     * retried (a body, or a method that is not idempotent) */
+    while (!f->fresh_conn && (c = TAILQ_FIRST(&o->idle)) != NULL) {
         TAILQ_REMOVE(&o->idle, c, link);
         o->nidle--;
         c->state = OC_BUSY;
@@ -726,6 +839,32 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
     start_cb(fd, what, arg);
 }
 
+/* Forwarded header fields as NUL-terminated pairs in one blob. */
+static int copy_headers(struct origin_fetch *f, const struct http1_header *h, unsigned n)
+{
+    size_t total = 0;
+
+    for (unsigned i = 0; i < n; i++)
+        total += h[i].name_len + h[i].value_len + 2;
+    f->xh = calloc(n, sizeof(*f->xh));
+    f->xh_blob = malloc(total);
+    if (f->xh == NULL || f->xh_blob == NULL)
+        return EDGE_ENOMEM;
+    char *p = f->xh_blob;
+    for (unsigned i = 0; i < n; i++) {
+        memcpy(p, h[i].name, h[i].name_len);
+        p[h[i].name_len] = '\0';
+        f->xh[i].name = p;
+        p += h[i].name_len + 1;
+        memcpy(p, h[i].value, h[i].value_len);
+        p[h[i].value_len] = '\0';
+        f->xh[i].value = p;
+        p += h[i].value_len + 1;
+    }
+    f->nxh = n;
+    return 0;
+}
+
 struct origin_fetch *origin_fetch_start(struct origin *o,
                                         const struct origin_req *req,
                                         const struct origin_cbs *cbs, void *arg)
@@ -750,6 +889,16 @@ struct origin_fetch *origin_fetch_start(struct origin *o,
     f->if_match = req->if_match ? strdup(req->if_match) : NULL;
     f->if_unmodified_since = req->if_unmodified_since ? strdup(req->if_unmodified_since) : NULL;
     f->is_head = strcmp(req->method, "HEAD") == 0;
+    f->path = req->path ? strdup(req->path) : NULL;
+    f->has_body = req->body;
+    f->body_length = req->body ? req->body_length : -1;
+    f->fresh_conn = req->body || strcmp(req->method, "POST") == 0 ||
+                    strcmp(req->method, "PATCH") == 0;
+    f->sendq = req->body ? evbuffer_new() : NULL;
+    if (req->nheaders > 0 && copy_headers(f, req->headers, req->nheaders) < 0) {
+        fetch_free(f);
+        return NULL;
+    }
     f->body = evbuffer_new();
     f->start_ev = event_new(o->base, -1, 0, resume_cb, f);
     f->timer = evtimer_new(o->base, first_byte_timeout_cb, f);
@@ -758,7 +907,7 @@ struct origin_fetch *origin_fetch_start(struct origin *o,
         (req->if_modified_since && !f->if_modified_since) ||
         (req->if_match && !f->if_match) ||
         (req->if_unmodified_since && !f->if_unmodified_since) || !f->body || !f->start_ev ||
-        !f->timer) {
+        !f->timer || (req->path && !f->path) || (req->body && !f->sendq)) {
         fetch_free(f);
         return NULL;
     }
@@ -943,6 +1092,28 @@ static bool fetch_read(struct origin_fetch *f)
         }
     }
     return true;
+}
+
+/* The request body's output drained below the low watermark. */
+static void conn_writecb(struct bufferevent *bev, void *arg)
+{
+    struct oconn *c;
+    struct origin_fetch *f;
+
+    (void)bev;
+    CAST_OBJ_NOTNULL(c, arg, OCONN_MAGIC);
+    f = c->f;
+    if (f == NULL || !f->has_body || f->body_ended || f->state == F_DONE ||
+        f->cbs.on_send_ready == NULL)
+        return;
+    f->in_cb = true;
+    f->cbs.on_send_ready(f->arg);
+    f->in_cb = false;
+    if (f->cancelled) {
+        fetch_release_conn(f, false);
+        f->state = F_DONE;
+        fetch_free(f);
+    }
 }
 
 static void conn_readcb(struct bufferevent *bev, void *arg)

@@ -34,8 +34,11 @@ extern const char ORIGIN_ERR_TRUNCATED[];     /* closed before the announced bod
 extern const char ORIGIN_ERR_RESOURCES[];     /* out of memory or connection limit */
 
 struct origin_req {
-    const char *method;  /* "GET" or "HEAD" */
+    const char *method;  /* "GET", "HEAD", or a forwarded method */
     const char *key;     /* raw S3 key bytes, NUL-terminated */
+    /* a plain (type http) origin: the request path as the client sent it,
+     * escapes and all; the key is then only for logs */
+    const char *path;
     const char *query;   /* wire query to send (no '?'), or NULL */
     const char *range;   /* Range header value to send, or NULL */
     /* validators of a stored copy, for a conditional GET (RFC 9111 4.3.1) */
@@ -45,6 +48,16 @@ struct origin_req {
      * when the object was replaced */
     const char *if_match;
     const char *if_unmodified_since; /* the same by date, for objects without an ETag */
+    /* a forwarded request: more header fields to send (the caller chose
+     * them; an S3 origin gets its x-amz-* fields signed), and whether a
+     * body follows through origin_fetch_body_write() and _end(), of
+     * body_length bytes or, -1, of a length unknown (sent chunked). A
+     * fetch with a body, or a POST or PATCH, is never retried: it gets a
+     * new connection rather than one from the pool. */
+    const struct http1_header *headers;
+    unsigned nheaders;
+    bool body;
+    int64_t body_length;
 };
 
 struct origin_resp {
@@ -60,10 +73,15 @@ typedef void origin_head_f(void *arg, const struct origin_resp *resp);
 typedef void origin_body_f(void *arg, struct evbuffer *buf);
 typedef void origin_done_f(void *arg, const char *err);
 
+/* The request body's buffer drained: origin_fetch_body_room() is
+ * positive again. */
+typedef void origin_send_ready_f(void *arg);
+
 struct origin_cbs {
     origin_head_f *on_head;
     origin_body_f *on_body;
     origin_done_f *on_done;
+    origin_send_ready_f *on_send_ready; /* may be NULL without a body */
 };
 
 struct origin *origin_new(struct event_base *base, struct evdns_base *dns,
@@ -81,6 +99,18 @@ void origin_fetch_cancel(struct origin_fetch *f);
 /* Stop / restart reading the body (backpressure for pass-through). */
 void origin_fetch_pause(struct origin_fetch *f);
 void origin_fetch_resume(struct origin_fetch *f);
+
+/* The request body (origin_req.body). Bytes are queued until the
+ * connection is up and written behind the request head; the caller hands
+ * at most origin_fetch_body_room() bytes at a time and waits for
+ * on_send_ready otherwise, so the queue stays bounded. write moves n
+ * bytes from p (0 or EDGE_ENOMEM); end says the body is complete (the
+ * first-byte timeout starts then). Writing more than body_length is the
+ * caller's bug. */
+#define ORIGIN_BODY_HIGH (256 * 1024)
+size_t origin_fetch_body_room(const struct origin_fetch *f);
+int origin_fetch_body_write(struct origin_fetch *f, const void *p, size_t n);
+void origin_fetch_body_end(struct origin_fetch *f);
 
 /* counters, for logs and tests */
 struct origin_stats {
