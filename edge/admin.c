@@ -306,13 +306,15 @@ static char *stats_json(struct admin *a)
                                         (json_int_t)os.bytes_in));
     }
     json_t *j = json_pack(
-        "{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
-        " s:o, s:{s:I, s:I, s:I, s:I, s:I}}",
+        "{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I,"
+        " s:I}, s:o, s:{s:I, s:I, s:I, s:I, s:I}}",
         "traffic", "connections_accepted", (json_int_t)s->stats.conns_accepted,
         "connections_open", (json_int_t)s->nconns, "requests", (json_int_t)s->stats.requests,
         "hits", (json_int_t)s->stats.hits, "misses", (json_int_t)s->stats.misses, "passes",
         (json_int_t)s->stats.passes, "errors", (json_int_t)s->stats.errors, "bytes_out",
-        (json_int_t)s->stats.bytes_out, "cache", "objects", (json_int_t)cs.objects, "bytes",
+        (json_int_t)s->stats.bytes_out, "forwards", (json_int_t)s->stats.forwards,
+        "forward_invalidations", (json_int_t)s->stats.forward_invalidations, "bytes_forwarded",
+        (json_int_t)s->stats.bytes_forwarded, "cache", "objects", (json_int_t)cs.objects, "bytes",
         (json_int_t)cs.bytes, "budget", (json_int_t)cs.budget, "hits", (json_int_t)cs.hits,
         "misses", (json_int_t)cs.misses, "inserts", (json_int_t)cs.inserts, "evictions",
         (json_int_t)cs.evictions, "origins", origins, "purge", "rules",

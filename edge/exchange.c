@@ -24,6 +24,7 @@
 #include "fill.h"
 #include "fleet.h"
 #include "chunk.h"
+#include "forward.h"
 #include "log.h"
 #include "range.h"
 #include "route.h"
@@ -150,6 +151,13 @@ int exchange_set_fields(struct exchange *x, const struct exchange_req *r,
     if (!x->method_str || !x->host || !x->path || (r->query && !x->query) ||
         (r->range && !x->range))
         return EDGE_ENOMEM;
+    /* the methods a distribution may forward keep their header fields
+     * (GET and HEAD allocate nothing more) */
+    bool fwd = r->method == HTTP1_M_OPTIONS || r->method == HTTP1_M_PUT ||
+               r->method == HTTP1_M_POST || r->method == HTTP1_M_PATCH ||
+               r->method == HTTP1_M_DELETE;
+    if (fwd && forward_prepare(x, r) < 0)
+        return EDGE_ENOMEM;
     return copy_conditionals(x, r->headers, r->nheaders);
 }
 
@@ -171,6 +179,8 @@ int exchange_set_request(struct exchange *x, const struct http1_request *req,
         .range_len = rg ? rg->value_len : 0,
         .headers = req->headers,
         .nheaders = req->nheaders,
+        .body = req->content_length > 0 || req->chunked,
+        .body_length = req->chunked ? -1 : req->content_length,
     };
     return exchange_set_fields(x, &r, proto, client);
 }
@@ -212,6 +222,8 @@ static const char *error_text(int status)
     case 403: return "403 Forbidden\n";
     case 404: return "404 Not Found\n";
     case 405: return "405 Method Not Allowed\n";
+    case 408: return "408 Request Timeout\n";
+    case 413: return "413 Content Too Large\n";
     case 414: return "414 URI Too Long\n";
     case 416: return "416 Range Not Satisfiable\n";
     case 500: return "500 Internal Server Error\n";
@@ -265,6 +277,7 @@ static struct fill_req kept_fill_req(const struct exchange *x)
         .cache_key = x->ckey,
         .cache_key_len = x->ckey_len,
         .s3_key = x->s3key,
+        .path = x->path,
         .query = x->query_sel,
         .first = first_wanted(x),
     };
@@ -398,6 +411,13 @@ void exchange_start(struct exchange *x)
         return;
     }
     if (x->method != HTTP1_M_GET && x->method != HTTP1_M_HEAD) {
+        if (forward_allowed(x->dist, x->method)) {
+            /* never cached: to the origin and back (forward.c) */
+            struct obj *fo = forward_start(x);
+            if (fo != NULL)
+                attach(x, fo);
+            return;
+        }
         set_error(x, 405, error_text(405));
         x->allow_hdr = true;
         return;
@@ -433,6 +453,7 @@ void exchange_start(struct exchange *x)
         .cache_key = ckey,
         .cache_key_len = (size_t)kl,
         .s3_key = key,
+        .path = x->path,
         .query = query,
         .first = first_wanted(x),
     };
@@ -695,7 +716,7 @@ bool exchange_head_ready(struct exchange *x)
             x->srv->stats.hits++;
         return true;
     }
-    if (x->ncond > 0 && o->status == 200) {
+    if (x->ncond > 0 && o->status == 200 && x->fwd == NULL) {
         /* the client's preconditions against what we serve (RFC 9110
          * 13.2: evaluated by the cache for a stored response), before
          * the Range (13.2.2) */
@@ -714,9 +735,10 @@ bool exchange_head_ready(struct exchange *x)
             x->err_text = "412 Precondition Failed\n";
         }
     }
-    if (x->status == 200 && o->length >= 0) {
+    if (x->status == 200 && o->length >= 0 && x->fwd == NULL) {
         /* RFC 9110 14.3: a cache answers ranges of what it has; Range on
-         * anything but GET is ignored (14.2) */
+         * anything but GET is ignored (14.2) (a forwarded answer is the
+         * origin's to describe) */
         x->xh[x->nxh++] = (struct obj_hdr){"Accept-Ranges", "bytes"};
         if (x->range != NULL && x->method == HTTP1_M_GET && if_range_ok(x, o) &&
             !answer_range(x, o)) {
@@ -960,6 +982,7 @@ void exchange_free(struct exchange *x)
     x->srv->stats.bytes_out += x->bytes_sent;
     if (x->reading)
         obj_reader_fini(&x->rd);
+    forward_free(x);
     if (x->stale)
         obj_unref(x->stale);
     if (x->part_hdr != NULL) {

@@ -25,6 +25,7 @@
 
 struct server;
 struct event;
+struct fwd;
 
 struct exchange_ops {
     void (*wake)(void *conn);
@@ -94,6 +95,7 @@ struct exchange {
     struct event *rt_ev;     /* reader timeout: waiting for a block too long */
     bool rt_expired;         /* handed its block over once */
     bool rt_gave_up;
+    struct fwd *fwd;         /* a forwarded request (forward.h), or NULL */
     uint64_t bytes_sent;     /* body bytes handed to the transport */
     bool body_incomplete;    /* the response was cut short */
 };
@@ -123,6 +125,9 @@ struct exchange_req {
      * If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since) */
     const struct http1_header *headers;
     unsigned nheaders;
+    /* a request body follows, of body_length bytes (-1: unknown) */
+    bool body;
+    int64_t body_length;
 };
 int exchange_set_fields(struct exchange *x, const struct exchange_req *r,
                         const char *proto, const char *client);

@@ -1347,28 +1347,50 @@ void fleet_stop(struct server *s)
     s->fleet = NULL;
 }
 
-struct obj *fleet_filter(struct server *s, const struct conf_distribution *d, const char *key,
-                         struct obj *hit, enum fresh_state *st)
+/* The object's URL path: the distribution's path prefix, then the key
+ * without the key prefix (uri_path_to_key in reverse). Its length. */
+static size_t key_path(const struct conf_distribution *d, const char *key,
+                       char path[PURGE_PATTERN_MAX + 2])
 {
-    struct fleet *f = s->fleet;
-    char path[PURGE_PATTERN_MAX + 2];
-    const char *tags[2];
-    size_t ntags = 0, kp, pp;
-    int64_t soft_ms = 0;
+    size_t kp, pp;
 
-    if (hit == NULL || f == NULL || purge_count(f->rules) == 0)
-        return hit;
-    /* the object's URL path: the distribution's path prefix, then the key
-     * without the key prefix (uri_path_to_key in reverse) */
     kp = d->key_prefix ? strlen(d->key_prefix) : 0;
     pp = strlen(d->path_prefix);
     while (pp > 0 && d->path_prefix[pp - 1] == '/')
         pp--;
     if (strlen(key) < kp)
         kp = 0;
-    int n = snprintf(path, sizeof(path), "%.*s/%s", (int)pp, d->path_prefix, key + kp);
-    if (n < 0 || (size_t)n >= sizeof(path))
-        n = (int)sizeof(path) - 1;
+    int n = snprintf(path, PURGE_PATTERN_MAX + 2, "%.*s/%s", (int)pp, d->path_prefix, key + kp);
+    if (n < 0 || (size_t)n >= PURGE_PATTERN_MAX + 2)
+        n = PURGE_PATTERN_MAX + 1;
+    return (size_t)n;
+}
+
+int fleet_invalidate_local(struct server *s, const struct conf_distribution *d, const char *key)
+{
+    struct fleet *f = s->fleet;
+    char path[PURGE_PATTERN_MAX + 2];
+
+    if (f == NULL)
+        return 0;
+    size_t n = key_path(d, key, path);
+    if (n > PURGE_PATTERN_MAX)
+        return EDGE_ETOOLONG;
+    return purge_add(f->rules, PURGE_EXACT, path, n, false, purge_clock_ms());
+}
+
+struct obj *fleet_filter(struct server *s, const struct conf_distribution *d, const char *key,
+                         struct obj *hit, enum fresh_state *st)
+{
+    struct fleet *f = s->fleet;
+    char path[PURGE_PATTERN_MAX + 2];
+    const char *tags[2];
+    size_t ntags = 0;
+    int64_t soft_ms = 0;
+
+    if (hit == NULL || f == NULL || purge_count(f->rules) == 0)
+        return hit;
+    int n = (int)key_path(d, key, path);
     if ((tags[ntags] = obj_find_hdr(hit, "x-amz-meta-surrogate-key")) != NULL)
         ntags++;
     if ((tags[ntags] = obj_find_hdr(hit, "surrogate-key")) != NULL)

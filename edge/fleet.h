@@ -44,6 +44,15 @@ void fleet_stop(struct server *s);
 struct obj *fleet_filter(struct server *s, const struct conf_distribution *d, const char *key,
                          struct obj *hit, enum fresh_state *st);
 
+/*
+ * This node alone forgets the object at key (the cache key's S3 key of
+ * distribution d) as a hard purge of its exact path would: the write
+ * through of an unsafe method (RFC 9111 4.4). Nothing goes to Redis; the
+ * rule is journalled as any other. 0, EDGE_ETOOLONG, EDGE_ENOMEM or
+ * EDGE_EIO (not journalled, applied all the same).
+ */
+int fleet_invalidate_local(struct server *s, const struct conf_distribution *d, const char *key);
+
 /* An invalidation as the admin API accepts it (already validated). */
 struct fleet_inv_req {
     const char *const *paths;

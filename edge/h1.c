@@ -38,6 +38,7 @@
 #include "chunk.h"
 #include "err.h"
 #include "exchange.h"
+#include "forward.h"
 #include "h2.h"
 #include "log.h"
 #include "server.h"
@@ -73,6 +74,12 @@ struct h1c {
     bool peer_eof;        /* the client half-closed */
     bool lingering;       /* our side shut down, discarding input */
     bool http10;
+    /* a forwarded request's body still being read (forward.h): the
+     * bytes left of a Content-Length, or the chunked decoder */
+    bool body_pending;
+    bool body_chunked;
+    uint64_t body_left;
+    struct http1_chunked body_dec;
     char peer[64];
 };
 
@@ -139,14 +146,29 @@ static const char *reason(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
     case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
     case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
     case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
     case 414: return "URI Too Long";
     case 416: return "Range Not Satisfiable";
     case 431: return "Request Header Fields Too Large";
@@ -206,7 +228,7 @@ static void write_head(struct h1c *c)
     if (x->err_text)
         evbuffer_add_printf(o, "Content-Type: text/plain; charset=utf-8\r\n");
     if (x->allow_hdr)
-        evbuffer_add_printf(o, "Allow: GET, HEAD\r\n");
+        evbuffer_add_printf(o, "Allow: %s\r\n", conf_methods_allow(x->dist->methods));
     if (len >= 0) {
         evbuffer_add_printf(o, "Content-Length: %lld\r\n", (long long)len);
     } else if (body && !c->http10) {
@@ -230,6 +252,13 @@ static void write_head(struct h1c *c)
 
 static void finish_response(struct h1c *c)
 {
+    if (c->body_pending) {
+        /* answered before the request body was read (an error, or the
+         * origin answered early): the rest of it cannot be told from a
+         * next request without reading it, so the connection ends */
+        c->body_pending = false;
+        c->keep_alive = false;
+    }
     exchange_free(c->x);
     c->x = NULL;
     c->nreq++;
@@ -307,13 +336,88 @@ static void pump(struct h1c *c)
     }
 }
 
+/*
+ * Hand the request body in the input to a forwarded exchange, as far as
+ * the origin takes it (forward_body_room); the rest waits in the input,
+ * whose read watermark then stops reading from the client. A body the
+ * exchange does not take (any more) is not read: the connection closes
+ * after the response.
+ */
+static void feed_body(struct h1c *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct exchange *x = c->x;
+    bool moved = false;
+
+    CHECK_OBJ_NOTNULL(x, EXCHANGE_MAGIC);
+    while (c->body_pending) {
+        ssize_t room = forward_body_room(x);
+        if (room < 0) {
+            c->body_pending = false;
+            c->keep_alive = false;
+            break;
+        }
+        size_t avail = evbuffer_get_length(in);
+        if (room == 0 || avail == 0)
+            break;
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        size_t len = v.iov_len < (size_t)room ? v.iov_len : (size_t)room;
+        if (!c->body_chunked) {
+            if (len > c->body_left)
+                len = (size_t)c->body_left;
+            forward_body_in(x, v.iov_base, len);
+            evbuffer_drain(in, len);
+            c->body_left -= len;
+            moved = true;
+            if (c->body_left == 0) {
+                c->body_pending = false;
+                forward_body_end(x);
+            }
+            continue;
+        }
+        size_t consumed = 0, off = 0, dlen = 0;
+        int r = http1_chunked_feed(&c->body_dec, v.iov_base, len, &consumed, &off, &dlen);
+        if (r < 0) {
+            LOG_D("client %s: bad chunked request body", c->peer);
+            c->body_pending = false;
+            c->keep_alive = false;
+            forward_body_abort(x, 400);
+            break;
+        }
+        if (dlen > 0)
+            forward_body_in(x, (const char *)v.iov_base + off, dlen);
+        evbuffer_drain(in, consumed);
+        moved = moved || consumed > 0;
+        if (r == 1) {
+            c->body_pending = false;
+            forward_body_end(x);
+        } else if (consumed == 0) {
+            break;
+        }
+    }
+    /* a client that stops sending its body is given up on after the send
+     * timeout; an origin that stops taking it has its own timeouts */
+    if (c->body_pending && evbuffer_get_length(in) == 0) {
+        if (moved || !evtimer_pending(c->timer, NULL))
+            arm_timer(c, c->srv->conf->client_send_timeout_ms);
+    } else {
+        evtimer_del(c->timer);
+    }
+}
+
 static void exchange_wake(void *arg)
 {
     struct h1c *c;
 
     CAST_OBJ_NOTNULL(c, arg, H1C_MAGIC);
-    if (c->state == H1_RESPONDING && c->x != NULL)
-        pump(c);
+    if (c->state == H1_RESPONDING && c->x != NULL) {
+        if (c->body_pending)
+            feed_body(c);
+        if (c->x != NULL)
+            pump(c);
+    }
 }
 
 static const struct exchange_ops h1_exchange_ops = {
@@ -342,16 +446,28 @@ static void start_exchange(struct h1c *c, const struct http1_request *req)
     }
     /* a request body on GET/HEAD has no meaning for us, and reading it
      * would cost a buffer: answer, then close (RFC 9110 9.3.1) */
-    if (req->content_length > 0 || req->chunked) {
+    bool body = req->content_length > 0 || req->chunked;
+    if (body && (req->method == HTTP1_M_GET || req->method == HTTP1_M_HEAD)) {
         c->keep_alive = false;
-        if (req->method == HTTP1_M_GET || req->method == HTTP1_M_HEAD) {
-            x->status = 400;
-            x->err_text = "400 Bad Request: request body not allowed\n";
-            x->cache = XC_ERROR;
-        }
+        x->status = 400;
+        x->err_text = "400 Bad Request: request body not allowed\n";
+        x->cache = XC_ERROR;
     }
     if (x->status == 0)
         exchange_start(x);
+    if (body && forward_body_room(x) >= 0) {
+        /* a forwarded request: its body is read as the origin takes it
+         * (feed_body, once the head is drained from the input) */
+        c->body_pending = true;
+        c->body_chunked = req->chunked;
+        c->body_left = req->chunked ? 0 : (uint64_t)req->content_length;
+        if (req->chunked)
+            http1_chunked_init(&c->body_dec);
+        if (req->expect_continue && !c->http10)
+            evbuffer_add_printf(out(c), "HTTP/1.1 100 Continue\r\n\r\n");
+    } else if (body) {
+        c->keep_alive = false; /* not read: answer, then close */
+    }
     pump(c);
 }
 
@@ -446,6 +562,8 @@ static void try_request(struct h1c *c)
     start_exchange(c, &req);
     if (c->state != H1_CLOSING)
         evbuffer_drain(in, req.head_len);
+    if (c->body_pending && c->x != NULL)
+        feed_body(c);
 }
 
 /* The output is flushed: half-close and drain the input until the client
@@ -518,6 +636,8 @@ static void readcb(struct bufferevent *bev, void *arg)
     else if (c->state == H1_CLOSING)
         evbuffer_drain(bufferevent_get_input(c->bev),
                        evbuffer_get_length(bufferevent_get_input(c->bev)));
+    else if (c->state == H1_RESPONDING && c->body_pending && c->x != NULL)
+        feed_body(c);
     /* RESPONDING: pipelined bytes wait; the read watermark bounds them */
 }
 
@@ -573,6 +693,14 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     CAST_OBJ_NOTNULL(c, arg, H1C_MAGIC);
     if (c->state == H1_HEAD) {
         h1_refuse(c, 408);
+        return;
+    }
+    if (c->state == H1_RESPONDING && c->body_pending && c->x != NULL) {
+        /* the request body stalled: stop forwarding it */
+        LOG_D("client %s: request body timeout", c->peer);
+        c->body_pending = false;
+        c->keep_alive = false;
+        forward_body_abort(c->x, 408);
         return;
     }
     if (c->state == H1_IDLE || c->lingering)

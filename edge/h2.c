@@ -69,6 +69,7 @@
 #include "chunk.h"
 #include "err.h"
 #include "exchange.h"
+#include "forward.h"
 #include "log.h"
 #include "server.h"
 #include "timeutil.h"
@@ -79,10 +80,12 @@
 #define OUT_LOW (64 * 1024)
 #define OUT_HIGH (256 * 1024)
 
-/* Receive windows. We receive almost nothing (request heads), so these
- * cost no memory; they are large so that a client with bodies we refuse
- * is never stalled by us. The download direction is flow-controlled by
- * the client's own SETTINGS_INITIAL_WINDOW_SIZE and WINDOW_UPDATEs. */
+/* Receive windows. Bodies we drop give their window back at once, so a
+ * client with bodies we refuse is never stalled by us; a forwarded body
+ * gets its window back as the origin takes it, so the window bounds what
+ * a stream holds (H2_STREAM_WINDOW) and a connection (H2_CONN_WINDOW).
+ * The download direction is flow-controlled by the client's own
+ * SETTINGS_INITIAL_WINDOW_SIZE and WINDOW_UPDATEs. */
 #define H2_STREAM_WINDOW (16 * 1024 * 1024)
 #define H2_CONN_WINDOW (64 * 1024 * 1024)
 
@@ -107,6 +110,9 @@
 
 /* Response fields built on the stack; more take a malloc. */
 #define H2_RESP_FIELDS 48
+
+/* Request fields kept for a request that may be forwarded (forward.h). */
+#define H2_FWD_FIELDS 64
 
 /* ------------------------------------------------------------ floods */
 
@@ -164,6 +170,15 @@ struct h2s {
     bool too_large; /* over max_head_bytes / max_headers: 431 */
     bool host_twice;
     bool has_clen;       /* content-length > 0 announced */
+    int64_t clen;        /* its value, -1: none */
+    /* a method a distribution may forward: its other fields, kept until
+     * the exchange copied them (name, value pairs) */
+    nghttp2_rcbuf **fwd_fields;
+    unsigned nfwd;
+    /* request body bytes handed to the exchange but not yet given back
+     * to the client's window (WINDOW_UPDATE): the origin has not taken
+     * them yet, and the window is the backpressure */
+    size_t unconsumed;
     bool deferred_cache; /* the data source waits for the fill */
     bool deferred_out;   /* the data source waits for the output to drain */
     bool end_sent;       /* END_STREAM went out: the response is complete */
@@ -361,6 +376,32 @@ static void release_fields(struct h2s *s)
             *f[i] = NULL;
         }
     }
+    for (unsigned i = 0; i < s->nfwd * 2; i++)
+        nghttp2_rcbuf_decref(s->fwd_fields[i]);
+    free(s->fwd_fields);
+    s->fwd_fields = NULL;
+    s->nfwd = 0;
+}
+
+/* Whether a method is one a distribution may forward. */
+static bool forwardable(nghttp2_rcbuf *m)
+{
+    return m != NULL && (rcbuf_is(m, "PUT") || rcbuf_is(m, "POST") || rcbuf_is(m, "PATCH") ||
+                         rcbuf_is(m, "DELETE") || rcbuf_is(m, "OPTIONS"));
+}
+
+/* Give the client's window back for the body bytes the origin has room
+ * for again (all of them when the exchange takes no more). */
+static void h2s_consume(struct h2s *s)
+{
+    if (s->unconsumed == 0 || s->x == NULL)
+        return;
+    ssize_t room = forward_body_room(s->x);
+    size_t n = room < 0 || (size_t)room >= s->unconsumed ? s->unconsumed : (size_t)room;
+    if (n == 0)
+        return;
+    s->unconsumed -= n;
+    (void)nghttp2_session_consume(s->c->ngh, s->id, n);
 }
 
 static enum http1_method method_of(nghttp2_rcbuf *rc)
@@ -499,7 +540,7 @@ static void h2s_try_head(struct h2s *s)
     if (x->err_text)
         NVS("content-type", "text/plain; charset=utf-8");
     if (x->allow_hdr)
-        NVS("allow", "GET, HEAD");
+        NVS("allow", conf_methods_allow(x->dist->methods));
     int64_t len = exchange_body_length(x);
     if (len >= 0) {
         snprintf(clen, sizeof(clen), "%lld", (long long)len);
@@ -557,6 +598,7 @@ static void stream_wake(void *arg)
         s->deferred_cache = false;
         nghttp2_session_resume_data(c->ngh, s->id);
     }
+    h2s_consume(s); /* the origin may take more of the request body */
     want_flush(c);
 }
 
@@ -589,8 +631,22 @@ static void h2s_head_done(struct h2s *s, bool end_stream)
     if (s->range)
         r = nghttp2_rcbuf_get_buf(s->range);
     const char *q = p.len ? memchr(p.base, '?', p.len) : NULL;
-    struct http1_header cond[5];
+    struct http1_header cond_stack[5 + 8], *cond = cond_stack;
     unsigned ncond = 0;
+    if (s->nfwd + 5 > ARRAY_LEN(cond_stack) &&
+        (cond = calloc(s->nfwd + 5, sizeof(*cond))) == NULL) {
+        h2s_reset(s, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    for (unsigned i = 0; i < s->nfwd; i++) {
+        nghttp2_vec fn = nghttp2_rcbuf_get_buf(s->fwd_fields[2 * i]);
+        nghttp2_vec fv = nghttp2_rcbuf_get_buf(s->fwd_fields[2 * i + 1]);
+        cond[ncond].name = (const char *)fn.base;
+        cond[ncond].name_len = fn.len;
+        cond[ncond].value = (const char *)fv.base;
+        cond[ncond].value_len = fv.len;
+        ncond++;
+    }
     const struct {
         const char *name;
         nghttp2_rcbuf *v;
@@ -623,6 +679,8 @@ static void h2s_head_done(struct h2s *s, bool end_stream)
         .range_len = r.len,
         .headers = cond,
         .nheaders = ncond,
+        .body = !end_stream,
+        .body_length = s->clen,
     };
     bool mismatch = false;
     if (s->authority && s->host) {
@@ -632,6 +690,8 @@ static void h2s_head_done(struct h2s *s, bool end_stream)
     }
     int rv = exchange_set_fields(x, &req, H2_PROTO, c->peer);
     release_fields(s);
+    if (cond != cond_stack)
+        free(cond);
     if (rv < 0) {
         h2s_reset(s, NGHTTP2_INTERNAL_ERROR);
         return;
@@ -844,6 +904,7 @@ static int on_begin_headers_cb(nghttp2_session *ngh, const nghttp2_frame *frame,
     s->c = c;
     s->id = frame->hd.stream_id;
     s->state = H2S_REQUEST;
+    s->clen = -1;
     TAILQ_INSERT_TAIL(&c->streams, s, link);
     if (c->nstreams++ == 0) {
         c->progress_ms = time_mono_ms();
@@ -909,6 +970,23 @@ static int on_header_cb(nghttp2_session *ngh, const nghttp2_frame *frame, nghttp
     } else if (rcbuf_is(name, "content-length")) {
         /* nghttp2 checked it is a number that DATA will match */
         s->has_clen = s->has_clen || !rcbuf_is(value, "0");
+        nghttp2_vec cv = nghttp2_rcbuf_get_buf(value);
+        int64_t cl = 0;
+        for (size_t i = 0; i < cv.len && cl < INT64_MAX / 10 - 10; i++)
+            cl = cl * 10 + (cv.base[i] - '0');
+        s->clen = cl;
+    }
+    if (forwardable(s->method) && s->nfwd < H2_FWD_FIELDS) {
+        /* every field of a request that may go to the origin; the
+         * exchange picks what it forwards */
+        if (s->fwd_fields == NULL &&
+            (s->fwd_fields = calloc(2 * H2_FWD_FIELDS, sizeof(*s->fwd_fields))) == NULL)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        nghttp2_rcbuf_incref(name);
+        nghttp2_rcbuf_incref(value);
+        s->fwd_fields[2 * s->nfwd] = name;
+        s->fwd_fields[2 * s->nfwd + 1] = value;
+        s->nfwd++;
     }
     return 0;
 }
@@ -920,16 +998,26 @@ static int on_data_chunk_cb(nghttp2_session *ngh, uint8_t flags, int32_t id, con
     struct h2s *s;
 
     (void)flags;
-    (void)data;
     CAST_OBJ_NOTNULL(c, arg, H2C_MAGIC);
     if (len == 0)
         return 0;
     s = nghttp2_session_get_stream_user_data(ngh, id);
-    if (s == NULL)
+    if (s == NULL) {
+        (void)nghttp2_session_consume(ngh, id, len);
         return 0;
+    }
     CHECK_OBJ(s, H2S_MAGIC);
+    /* a forwarded request's body goes on to the origin; its window comes
+     * back as the origin takes it (h2s_consume) */
+    if (s->x != NULL && forward_body_room(s->x) >= 0) {
+        forward_body_in(s->x, data, len);
+        s->unconsumed += len;
+        h2s_consume(s);
+        return 0;
+    }
+    (void)nghttp2_session_consume(ngh, id, len);
     /* a body on a GET/HEAD waiting for its end: 400 now; any other
-     * request body is dropped (nghttp2 returns the window) */
+     * request body is dropped */
     if (s->state == H2S_REQUEST && s->x != NULL) {
         h2s_refuse(s, 400, "400 Bad Request: request body not allowed\n");
         h2s_start(s);
@@ -955,6 +1043,8 @@ static int on_frame_recv_cb(nghttp2_session *ngh, const nghttp2_frame *frame, vo
             h2s_head_done(s, end);
         else if (end && s->state == H2S_REQUEST && s->x != NULL)
             h2s_start(s); /* trailers ended a GET with no body */
+        else if (end && s->x != NULL && forward_body_room(s->x) >= 0)
+            forward_body_end(s->x); /* trailers (dropped) ended a body */
         break;
     case NGHTTP2_DATA:
         c->progressed = true;
@@ -964,6 +1054,8 @@ static int on_frame_recv_cb(nghttp2_session *ngh, const nghttp2_frame *frame, vo
         CHECK_OBJ(s, H2S_MAGIC);
         if (end && s->state == H2S_REQUEST && s->x != NULL)
             h2s_start(s);
+        else if (end && s->x != NULL && forward_body_room(s->x) >= 0)
+            forward_body_end(s->x);
         break;
     case NGHTTP2_RST_STREAM: spend(c, FLOOD_RESET); break;
     case NGHTTP2_PING:
@@ -1038,6 +1130,9 @@ static int on_stream_close_cb(nghttp2_session *ngh, int32_t id, uint32_t code, v
     if (code != NGHTTP2_NO_ERROR)
         LOG_D("h2 %s: stream %d closed with error %u", c->peer, id, code);
     nghttp2_session_set_stream_user_data(ngh, id, NULL);
+    /* the window of body bytes never given back, for the connection */
+    if (s->unconsumed > 0)
+        (void)nghttp2_session_consume_connection(ngh, s->unconsumed);
     h2s_free(s);
     if (c->nstreams == 0) {
         c->idle_since_ms = time_mono_ms();
@@ -1372,6 +1467,10 @@ static nghttp2_session *session_new(struct h2c *c)
     /* closed streams are kept only for RFC 7540 priorities, which we
      * turn off in SETTINGS */
     nghttp2_option_set_no_closed_streams(opt, 1);
+    /* request bodies are forwarded as the origin takes them: the window
+     * goes back with nghttp2_session_consume (h2s_consume), and at once
+     * for bodies we drop */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
     rv = nghttp2_session_server_new2(&ngh, cb, c, opt);
     nghttp2_session_callbacks_del(cb);
     nghttp2_option_del(opt);

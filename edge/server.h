@@ -50,6 +50,9 @@ struct server_stats {
     uint64_t passes;
     uint64_t errors;
     uint64_t bytes_out;
+    uint64_t forwards;              /* requests forwarded uncached (forward.c) */
+    uint64_t forward_invalidations; /* URLs invalidated by their answers */
+    uint64_t bytes_forwarded;       /* request body bytes sent on to origins */
 };
 
 struct server {

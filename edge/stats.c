@@ -40,13 +40,14 @@ int stats_format(const struct edge_stats *st, char *buf, size_t cap)
         " disk_load_bytes=%" PRIu64 " disk_writes=%" PRIu64 " disk_write_bytes=%" PRIu64
         " disk_writes_skipped=%" PRIu64 " disk_write_errors=%" PRIu64
         " disk_read_errors=%" PRIu64 " disk_discarded=%" PRIu64 " disk_evictions=%" PRIu64
-        " disk_scanned=%" PRIu64 " disk_scan_done=%d",
+        " disk_scanned=%" PRIu64 " disk_scan_done=%d forwards=%" PRIu64
+        " forward_invalidations=%" PRIu64 " bytes_forwarded=%" PRIu64,
         v->requests, v->hits, v->hits >= disk_hits ? v->hits - disk_hits : 0, disk_hits,
         v->misses, v->passes, v->errors, v->bytes_out, v->conns_accepted, st->mem.objects,
         st->mem.bytes, st->mem.budget, st->mem.inserts, st->mem.evictions, st->disk_on,
         d->objects, d->bytes, d->budget, d->loads, d->load_bytes, d->writes, d->write_bytes,
         d->writes_skipped, d->write_errors, d->read_errors, d->discarded, d->evictions,
-        d->scanned, d->scan_done);
+        d->scanned, d->scan_done, v->forwards, v->forward_invalidations, v->bytes_forwarded);
 }
 
 void stats_log(struct server *s)
