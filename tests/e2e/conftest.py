@@ -67,6 +67,22 @@ def fault(faultorigin):
     faultorigin.reset()
 
 
+@pytest.fixture(scope="session")
+def plainorigin(tmp_path_factory):
+    o = harness.PlainOrigin(tmp_path_factory.mktemp("plainorigin"))
+    yield o
+    o.stop()
+
+
+@pytest.fixture
+def plain(plainorigin):
+    """The plain origin, its records and objects cleared for this test."""
+    plainorigin.check_alive()
+    plainorigin.reset()
+    yield plainorigin
+    plainorigin.reset()
+
+
 @pytest.fixture
 def edge(s3edge_bin, tmp_path):
     """Factory: edge(args=[...], config=None, env=None) -> harness.Edge.

@@ -437,6 +437,42 @@ class FaultOrigin:
         return [r for r in self.stats()["requests"] if r["key"] == k]
 
 
+class PlainOrigin:
+    """plainorigin.py: a plain HTTP origin that records requests."""
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc, self.port = start_announcing("plainorigin",
+                                                "plainorigin.py", [],
+                                                self.workdir)
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def stop(self):
+        self.proc.stop()
+
+    def check_alive(self):
+        if not self.proc.alive():
+            raise AssertionError("plain origin died: " + self.proc.describe())
+
+    def put(self, path, data, cache_control="max-age=300"):
+        import base64
+        return control(self.port, "POST", "/__plain/object",
+                       {"path": path, "cache_control": cache_control,
+                        "data_b64": base64.b64encode(data).decode()})
+
+    def fault(self, **spec):
+        control(self.port, "POST", "/__plain/fault", spec)
+
+    def reset(self):
+        control(self.port, "POST", "/__plain/reset")
+
+    def requests(self, path=None, method=None):
+        rs = control(self.port, "GET", "/__plain/stats")["requests"]
+        return [r for r in rs if (path is None or r["path"] == path)
+                and (method is None or r["method"] == method)]
+
+
 # ------------------------------------------------------------------ edge
 
 def yaml_dump(obj, indent=0):
