@@ -655,7 +655,8 @@ static void h2s_head_done(struct h2s *s, bool end_stream)
               {"if-modified-since", s->if_modified_since},
               {"if-unmodified-since", s->if_unmodified_since},
               {"if-range", s->if_range}};
-    for (size_t i = 0; i < ARRAY_LEN(cf); i++) {
+    /* (a request that may be forwarded has them among its fields) */
+    for (size_t i = 0; i < ARRAY_LEN(cf) && s->nfwd == 0; i++) {
         if (cf[i].v == NULL)
             continue;
         nghttp2_vec cv = nghttp2_rcbuf_get_buf(cf[i].v);
