@@ -562,9 +562,13 @@ class Edge:
                                              stdout=e, stderr=e, env=env_all,
                                              cwd=self.workdir,
                                              start_new_session=True)
+            # the TLS listener (E2E_PROTO=h2) opens after the cleartext
+            # one, once its certificates are loaded: wait for both
+            tls = _edge_tls_ports.get(self.port) if config is None else None
             try:
                 wait_for(lambda: self.proc.poll() is not None
-                         or port_open(self.port),
+                         or (port_open(self.port)
+                             and (tls is None or port_open(tls))),
                          START_TIMEOUT, "s3edge to listen on %s" % self.listen)
             except AssertionError:
                 self.kill()
