@@ -16,8 +16,7 @@ Objects live in memory by request path:
   OPTIONS   204 with Allow and the CORS preflight answer
             (Access-Control-Allow-Origin/-Methods echo the request)
 Faults (POST /__plain/fault): {"early_status": N} answers the next
-unsafe request with N before reading its body, reads it, then closes;
-{"delay_read": s} waits s seconds before reading each body chunk.
+unsafe request with N before reading its body, reads it, then closes.
 
 Control endpoints (JSON):
   GET  /__plain/stats    {"requests": [{method, target, path, query,
@@ -75,7 +74,6 @@ class Plain:
         h = hashlib.sha256()
         keep = []
         kept = 0
-        delay = self.faults.get("delay_read", 0)
 
         def take(data):
             nonlocal kept
@@ -90,8 +88,6 @@ class Plain:
             for _ in range(httpio.MAX_LOOP):
                 if left <= 0:
                     break
-                if delay:
-                    await asyncio.sleep(delay)
                 data = await reader.read(min(httpio.RELAY_CHUNK, left))
                 if not data:
                     raise ConnectionError("body cut short")
@@ -106,8 +102,6 @@ class Plain:
                         if await reader.readuntil(b"\r\n") == b"\r\n":
                             break
                     break
-                if delay:
-                    await asyncio.sleep(delay)
                 take(await reader.readexactly(size))
                 if await reader.readexactly(2) != b"\r\n":
                     raise httpio.BadRequest("bad chunk end")

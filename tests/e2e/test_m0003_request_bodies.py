@@ -48,7 +48,7 @@ def test_put_content_length(plain, edge, get, tmp_path):
     e = make_edge(edge, plain)
     p, digest = upload_file(tmp_path, SIZE, 31)
     r = get(e.url("/m0003/put.bin?v=1"), "-T", str(p), "-H", "Content-Type: application/x-test",
-            "-H", "X-App-Tag: t1")
+            "-H", "X-App-Tag: t1", "-H", "If-None-Match: *")
     assert r.status == 201, r
     assert json.loads(r.body) == {"length": SIZE, "sha256": digest}
     assert r.header("location") == "/m0003/put.bin"
@@ -62,6 +62,10 @@ def test_put_content_length(plain, edge, get, tmp_path):
     assert hdrs["content-type"] == "application/x-test"
     assert hdrs["x-app-tag"] == "t1"
     assert "expect" not in hdrs and "authorization" not in hdrs
+    # each field once (HTTP/2 keeps preconditions apart too)
+    names = [k.lower() for k, _ in rec["headers"]]
+    assert names.count("if-none-match") == 1 and names.count("x-app-tag") == 1
+    assert hdrs["if-none-match"] == "*"
 
 
 def test_put_chunked(plain, edge, get, tmp_path):

@@ -87,7 +87,10 @@ def test_failed_put_keeps_the_stored_copy(plain, edge, get):
     e = edge(config=CONFIG % {"url": plain.url})
     warm(e, get, plain, "/m0005/f", b"kept")
     plain.fault(early_status=409)
-    r = get(e.url("/m0005/f"), "-X", "PUT", "--data-binary", "refused")
+    # HTTP/1.1: the origin answers before the body is read, so over
+    # HTTP/2 the answer may be followed by RST_STREAM NO_ERROR (RFC 9113
+    # 8.1), which curl 7.88 reports as a failure (m0004 checks HTTP/2)
+    r = get(e.url("/m0005/f"), "-X", "PUT", "--data-binary", "refused", "--http1.1")
     assert r.status == 409
     r = get(e.url("/m0005/f"))
     assert r.status == 200 and r.body == b"kept" and r.xcache() == "hit"
