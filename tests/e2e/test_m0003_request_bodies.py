@@ -7,7 +7,8 @@ with its status and fields, never cached. A body over max_request_body is
 a 413: with a Content-Length nothing is forwarded; a chunked one that
 outgrows the limit has its origin connection dropped before the end, so
 the origin never sees a complete body. An HTTP/1.1 connection carries
-pipelined requests after a forwarded body.
+pipelined requests after a forwarded body. A body that stalls for
+client_send_timeout is given up: 408, and the origin never sees its end.
 """
 
 import json
@@ -160,3 +161,20 @@ def test_origin_answering_early_ends_the_connection(plain, edge):
     assert rs[0].status == 403 and rs[0].body == b"early\n"
     assert len(rs) == 1
     assert [x["path"] for x in plain.requests()] == ["/m0003/early"]
+
+
+STALL_CONFIG = CONFIG + """\
+limits:
+  client_send_timeout: 1s
+"""
+
+
+def test_stalled_body_is_408_and_cut_at_origin(plain, edge):
+    e = edge(config=STALL_CONFIG % {"url": plain.url, "limit": "8MiB"})
+    req = b"PUT /m0003/stall HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"z" * 10
+    res = harness.raw_exchange(e.port, req, timeout=20)
+    (resp,), _ = harness.parse_responses(res.data, ["PUT"])
+    assert resp.status == 408 and resp.header("connection") == "close", resp
+    assert res.eof or res.reset
+    recs = plain.requests("/m0003/stall")
+    assert len(recs) == 1 and not recs[0]["complete"] and recs[0]["length"] <= 10
