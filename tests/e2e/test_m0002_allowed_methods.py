@@ -86,7 +86,8 @@ def test_get_head_cached_in_every_set(plain, edge, get):
 
 def test_command_line_allowed_methods(plain, edge, get):
     e = edge(["--plain-origin", plain.url, "--allowed-methods", "GET,HEAD,OPTIONS"])
-    r = get(e.url("/m0002/c"), "-X", "PUT", "--data-binary", "x")
+    # HTTP/1.1: see m0003 on curl 7.88 and RST_STREAM NO_ERROR after a 405
+    r = get(e.url("/m0002/c"), "-X", "PUT", "--data-binary", "x", "--http1.1")
     assert r.status == 405 and r.header("allow") == "GET, HEAD, OPTIONS"
     r = get(e.url("/m0002/c"), "-X", "OPTIONS")
     assert r.status == 204

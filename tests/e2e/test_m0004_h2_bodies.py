@@ -13,8 +13,9 @@ import json
 import struct
 
 import harness
-from h2client import (DATA, END_HEADERS, END_STREAM, HEADERS, NO_ERROR,
-                      RST_STREAM, WINDOW_UPDATE, RawH2, frame, request_headers)
+from h2client import (ACK, DATA, END_HEADERS, END_STREAM, HEADERS, NO_ERROR,
+                      RST_STREAM, SETTINGS, WINDOW_UPDATE, RawH2, frame,
+                      request_headers)
 
 CONFIG = """\
 listen:
@@ -52,6 +53,14 @@ def stream_updates(r, sid):
     return n
 
 
+def settled(r):
+    """Wait for our SETTINGS (RawH2 acknowledges them on arrival): until
+    then a client may assume a stream window of 65535 only (RFC 9113
+    6.9.2)."""
+    assert r.read_until(lambda fs: any(f.type == SETTINGS and not f.flags & ACK
+                                       for f in fs) or None, timeout=10)
+
+
 def send_data(r, sid, data, end):
     for i in range(0, len(data), FRAME):
         last = end and i + FRAME >= len(data)
@@ -62,6 +71,7 @@ def test_body_larger_than_the_window_without_length(plain, edge):
     e = edge(config=CONFIG % {"url": plain.url})
     body = harness.object_bytes(WINDOW + 1024 * 1024 + 7, 41)
     with RawH2(e.port) as r:
+        settled(r)
         r.send(frame(HEADERS, END_HEADERS, 1, r.block(put_headers(e.port, "/m0004/w?x=1"))))
         send_data(r, 1, body[:WINDOW], end=False)
         # the rest may go only once the window came back: as the origin
@@ -84,6 +94,7 @@ def test_body_larger_than_the_window_without_length(plain, edge):
 def test_trailers_end_the_body(plain, edge):
     e = edge(config=CONFIG % {"url": plain.url})
     with RawH2(e.port) as r:
+        settled(r)
         r.send(frame(HEADERS, END_HEADERS, 1, r.block(
             put_headers(e.port, "/m0004/t", extra=[("content-length", "5")]))))
         r.send(frame(DATA, 0, 1, b"hello"))
@@ -98,6 +109,7 @@ def test_trailers_end_the_body(plain, edge):
 def test_content_length_over_limit_is_413_then_reset_no_error(plain, edge):
     e = edge(config=CONFIG % {"url": plain.url})
     with RawH2(e.port) as r:
+        settled(r)
         r.send(frame(HEADERS, END_HEADERS, 1, r.block(
             put_headers(e.port, "/m0004/big", extra=[("content-length", str(41 << 20))]))))
         r.send(frame(DATA, 0, 1, b"x" * FRAME))
@@ -119,6 +131,7 @@ def test_content_length_over_limit_is_413_then_reset_no_error(plain, edge):
 def test_not_allowed_is_405_with_allow(plain, edge):
     e = edge(config=CONFIG % {"url": plain.url})
     with RawH2(e.port) as r:
+        settled(r)
         r.send(frame(HEADERS, END_HEADERS, 1, r.block(
             put_headers(e.port, "/m0004/ro", host="other.example.test"))))
         send_data(r, 1, b"y" * 100000, end=True)
