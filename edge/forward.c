@@ -278,6 +278,8 @@ static void on_head(void *arg, const struct origin_resp *r)
      * transit window of a transient object) */
     obj_writer_add(o, &fw->w, &fwd_writer_ops, fw, 0, UINT64_MAX, true);
     fw->writing = true;
+    if (o->nblk > 0)
+        obj_block_filling(o, 0, o->nblk - 1); /* all of it comes from here */
     /* RFC 9111 4.4: a non-error answer to an unsafe method invalidates
      * the target URI; later fills (and fills in flight now, which started
      * before) do not bring the old object back */

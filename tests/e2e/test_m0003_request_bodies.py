@@ -148,19 +148,28 @@ def test_keep_alive_and_pipelining_after_a_body(plain, edge):
     assert [x["method"] for x in plain.requests()] == ["PUT", "POST", "GET"]
 
 
-def test_origin_answering_early_ends_the_connection(plain, edge):
+def test_origin_answering_early(plain, edge):
     e = make_edge(edge, plain)
     plain.fault(early_status=403)
     body = harness.object_bytes(2 * 1024 * 1024, 38)
     req = (b"PUT /m0003/early HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
-           + body + b"GET /m0003/never HTTP/1.1\r\nHost: x\r\n\r\n")
+           + body + b"GET /m0003/never HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     res = harness.raw_exchange(e.port, req, timeout=10)
     rs, _ = harness.parse_responses(res.data, ["PUT", "GET"])
-    # the 403 comes back; the rest of the body cannot be told from a next
-    # request, so the connection closes after it
+    # the 403 comes back. If it came before the body was all read, the
+    # rest cannot be told from a next request and the connection closes
+    # after it; if the body was read to its end meanwhile, the connection
+    # is in step and the next request is answered. Never is a body byte
+    # taken for a request.
     assert rs[0].status == 403 and rs[0].body == b"early\n"
-    assert len(rs) == 1
-    assert [x["path"] for x in plain.requests()] == ["/m0003/early"]
+    assert len(rs) in (1, 2), rs
+    paths = [x["path"] for x in plain.requests()]
+    if len(rs) == 1:
+        assert res.eof or res.reset
+        assert paths == ["/m0003/early"]
+    else:
+        assert rs[1].status == 404
+        assert paths == ["/m0003/early", "/m0003/never"]
 
 
 STALL_CONFIG = CONFIG + """\
