@@ -202,8 +202,6 @@ static void wake(struct fwd *fw)
     event_active(fw->x->wake_ev, EV_TIMEOUT, 0);
 }
 
-/* End the origin side early: an answer of ours (`status`) when the
- * origin's has not begun, else a cut response. */
 static void writer_remove(struct fwd *fw)
 {
     if (fw->writing) {
@@ -212,6 +210,8 @@ static void writer_remove(struct fwd *fw)
     }
 }
 
+/* End the origin side early: an answer of ours (`status`) when the
+ * origin's has not begun, else a cut response. */
 static void fwd_stop(struct fwd *fw, int status, const char *why)
 {
     struct obj *o = fw->o;
@@ -288,7 +288,8 @@ static void on_head(void *arg, const struct origin_resp *r)
         if (e < 0 && e != EDGE_EIO)
             LOG_W("%s \"%s\": cannot invalidate the stored copy: %s", x->method_str,
                   fw->key, edge_strerror(e));
-        x->srv->stats.forward_invalidations++;
+        else
+            x->srv->stats.forward_invalidations++; /* EIO: applied, not journalled */
     }
     obj_notify(o);
 }
