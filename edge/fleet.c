@@ -1376,7 +1376,10 @@ int fleet_invalidate_local(struct server *s, const struct conf_distribution *d, 
     size_t n = key_path(d, key, path);
     if (n > PURGE_PATTERN_MAX)
         return EDGE_ETOOLONG;
-    return purge_add(f->rules, PURGE_EXACT, path, n, false, purge_clock_ms());
+    int rc = purge_add(f->rules, PURGE_EXACT, path, n, false, purge_clock_ms());
+    if (rc == 0 || rc == EDGE_EIO)
+        remove_exact(f, path, n); /* as a hard purge of the path does */
+    return rc;
 }
 
 struct obj *fleet_filter(struct server *s, const struct conf_distribution *d, const char *key,

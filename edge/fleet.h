@@ -46,8 +46,9 @@ struct obj *fleet_filter(struct server *s, const struct conf_distribution *d, co
 
 /*
  * This node alone forgets the object at key (the cache key's S3 key of
- * distribution d) as a hard purge of its exact path would: the write
- * through of an unsafe method (RFC 9111 4.4). Nothing goes to Redis; the
+ * distribution d) as a hard purge of its exact path would (a rule, and
+ * the object out of the memory index): the write through of an unsafe
+ * method (RFC 9111 4.4). Nothing goes to Redis; the
  * rule is journalled as any other. 0, EDGE_ETOOLONG, EDGE_ENOMEM or
  * EDGE_EIO (not journalled, applied all the same).
  */
