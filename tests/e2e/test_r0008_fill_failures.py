@@ -141,7 +141,11 @@ def test_origin_reset_mid_block(fault, edge_fault, tmp_path, rng, spec,
     a = CurlStream(url, *(["-H", "Range: " + rng] if rng else []),
                    timeout=30, keep=True, workdir=tmp_path).wait()
     cut = a.rc != 0 or a.nbytes != len(want)
-    if a.status in (200, 206) and cut:
+    # over HTTP/2 a stream reset right after its HEADERS leaves curl
+    # without a status: a cut with no body byte
+    h2_cut_early = (a.status is None and a.rc == CUT_RC and a.nbytes == 0
+                    and harness.E2E_PROTO in ("h2c", "h2"))
+    if (a.status in (200, 206) or h2_cut_early) and cut:
         assert a.rc == CUT_RC, "a short body presented as whole: %r" % a
         assert a.nbytes < len(want) and bytes(a.body) == want[:a.nbytes]
         assert start + a.nbytes <= offset, (a.nbytes, offset)
@@ -149,8 +153,11 @@ def test_origin_reset_mid_block(fault, edge_fault, tmp_path, rng, spec,
         assert line.get("incomplete") == "1", line
         assert int(line["bytes"]) <= a.nbytes + 65536, (line, a.nbytes)
     elif a.status in (200, 206):
-        assert not reading, "the client reading the failed block " \
-            "was not cut: %r" % a
+        # over HTTP/2 the stream may not have taken a byte of the block
+        # yet when its fetch failed (nghttp2 pulls DATA when the session
+        # writes): then the block is fetched again and the body is whole
+        assert not reading or harness.E2E_PROTO in ("h2c", "h2"), \
+            "the client reading the failed block was not cut: %r" % a
         assert bytes(a.body) == want, "a whole body with wrong bytes"
     else:
         assert a.status in (502, 504), a
