@@ -256,3 +256,25 @@ def percentile(values, p):
 
 def now():
     return time.monotonic()
+
+
+# The head of a YAML config for a node in front of the fault origin (the
+# fleet tests add node/admin/redis keys): $listen and $access_log are
+# filled by harness.Edge, %(origin)s by the test.
+FAULT_CONF_HEAD = """\
+listen:
+  - $listen
+log:
+  level: info
+  error_log: stderr
+  access_log: $access_log
+origins:
+  - name: f
+    endpoint: %(origin)s
+    bucket: fault
+    credentials:
+      source: anonymous
+distributions:
+  - name: main
+    origin: f
+"""

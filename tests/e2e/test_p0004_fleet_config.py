@@ -9,24 +9,9 @@ import subprocess
 import pytest
 
 import harness
-from fleetutil import Admin, TOKEN, origin_gets, redis  # noqa: F401
+from fleetutil import FAULT_CONF_HEAD, Admin, TOKEN, origin_gets, redis  # noqa: F401
 
-CONF = """\
-listen:
-  - $listen
-log:
-  level: info
-  error_log: stderr
-  access_log: $access_log
-origins:
-  - name: f
-    endpoint: %(origin)s
-    bucket: fault
-    credentials:
-      source: anonymous
-distributions:
-  - name: main
-    origin: f
+CONF = FAULT_CONF_HEAD + """\
 node:
   id: %(node)s
   pop: yaml-pop

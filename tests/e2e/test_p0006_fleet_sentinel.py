@@ -6,26 +6,11 @@ after a failover forced with SENTINEL FAILOVER both reach every node."""
 import subprocess
 
 import harness
-from fleetutil import REDIS_BIN, REDIS_CLI, TOKEN, Admin, Redis, origin_gets
+from fleetutil import FAULT_CONF_HEAD, REDIS_BIN, REDIS_CLI, TOKEN, Admin, Redis, origin_gets
 
 MASTER = "e2e-master"
 
-CONF = """\
-listen:
-  - $listen
-log:
-  level: info
-  error_log: stderr
-  access_log: $access_log
-origins:
-  - name: f
-    endpoint: %(origin)s
-    bucket: fault
-    credentials:
-      source: anonymous
-distributions:
-  - name: main
-    origin: f
+CONF = FAULT_CONF_HEAD + """\
 node:
   id: %(node)s
   state_dir: %(state)s

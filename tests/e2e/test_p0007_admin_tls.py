@@ -11,24 +11,9 @@ import ssl
 import subprocess
 
 import harness
-from fleetutil import TOKEN, ctl, origin_gets, redis  # noqa: F401
+from fleetutil import FAULT_CONF_HEAD, TOKEN, ctl, origin_gets, redis  # noqa: F401
 
-CONF = """\
-listen:
-  - $listen
-log:
-  level: info
-  error_log: stderr
-  access_log: $access_log
-origins:
-  - name: f
-    endpoint: %(origin)s
-    bucket: fault
-    credentials:
-      source: anonymous
-distributions:
-  - name: main
-    origin: f
+CONF = FAULT_CONF_HEAD + """\
 node:
   id: tls-node
 admin:
