@@ -534,6 +534,9 @@ class Edge:
         for _ in range(3):
             self.port = free_port()
             _edge_ports.add(self.port)
+            # an earlier edge may have had this cleartext port with a TLS
+            # listener beside it: curl() must not follow that old mapping
+            _edge_tls_ports.pop(self.port, None)
             self.listen = "127.0.0.1:%d" % self.port
             if config is not None:
                 text = yaml_dump(config) if isinstance(config, dict) else config
@@ -596,10 +599,17 @@ class Edge:
         return "%s exited %s\nstderr:\n%s" % (" ".join(self.argv), rc,
                                               tail(self.stderr_path))
 
+    def forget_ports(self):
+        """Once stopped, this edge's ports may be handed to another server:
+        curl() must no longer treat them as an edge's."""
+        _edge_ports.discard(self.port)
+        _edge_tls_ports.pop(self.port, None)
+
     def kill(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(STOP_TIMEOUT)
+        self.forget_ports()
 
     def check_alive(self):
         if self.proc.poll() is not None:
@@ -621,6 +631,7 @@ class Edge:
             return []
         self.stopped = True
         problems = []
+        self.forget_ports()
         rc = self.proc.poll()
         if rc is not None:
             problems.append("s3edge exited before the end of the test "
