@@ -1909,6 +1909,8 @@ static const char *check_disk_path(const char *s)
 static const struct field cache_fields[] = {
     {"memory_size", f_size64, offsetof(struct conf, memory_cache_bytes), MiB, 16 * TiB, NULL, NULL},
     {"max_object_size", f_size64, offsetof(struct conf, max_object_bytes), 1, 16 * TiB, NULL, NULL},
+    {"memory_max_object_size", f_size64, offsetof(struct conf, memory_max_object_bytes), 1,
+     16 * TiB, NULL, NULL},
     {"disk_path", f_string, offsetof(struct conf, disk_path), 0, 0, NULL, check_disk_path},
     {"disk_size", f_disk_size, offsetof(struct conf, disk_size_bytes), MiB, 1024 * TiB, NULL, NULL},
     {"disk_threads", f_disk_count, offsetof(struct conf, disk_threads), 1, 64, NULL, NULL},
@@ -3277,8 +3279,15 @@ int conf_finish(struct conf *c, char *err)
                     c->disk_opt_key);
     if (finish_fleet(c, err) != 0)
         return -1;
-    /* An object larger than the whole cache could never stay in it. */
-    if (c->max_object_bytes > c->memory_cache_bytes)
-        c->max_object_bytes = c->memory_cache_bytes;
+    /* An object larger than the whole cache could never stay in it: the
+     * memory store bounds what is kept in memory, the disk cache (when
+     * there is one) what is cached at all. */
+    uint64_t room = c->disk_path != NULL ? c->disk_size_bytes : c->memory_cache_bytes;
+    if (c->max_object_bytes > room)
+        c->max_object_bytes = room;
+    uint64_t mem_max = c->max_object_bytes < c->memory_cache_bytes ? c->max_object_bytes
+                                                                    : c->memory_cache_bytes;
+    if (c->memory_max_object_bytes == 0 || c->memory_max_object_bytes > mem_max)
+        c->memory_max_object_bytes = mem_max;
     return 0;
 }

@@ -212,6 +212,9 @@ struct conf {
     /* cache */
     uint64_t memory_cache_bytes;   /* default 256 MiB */
     uint64_t max_object_bytes;     /* larger objects stream through uncached; default 64 MiB */
+    /* larger objects are not kept in memory (with a disk cache they stream
+     * to it); 0 in the file: min(max_object_bytes, memory_cache_bytes) */
+    uint64_t memory_max_object_bytes;
     unsigned block_bytes;          /* block of storage, fills and coalescing; default 1 MiB */
     unsigned readahead_blocks;     /* fetched ahead of a sequential reader; default 8 */
     uint64_t orphan_fill_bytes;    /* a stream nobody reads finishes if this little is left; 8 MiB */

@@ -97,8 +97,15 @@ void obj_unref(struct obj *o)
     AZ(o->in_index);
     AZ(o->nreaders);
     assert_always(TAILQ_EMPTY(&o->writers));
+    if (o->sink != NULL) {
+        const struct obj_sink_ops *sk = o->sink;
+        o->sink = NULL;
+        sk->end(o, o->sink_arg);
+    }
     if (o->src != NULL && o->src->release != NULL)
         o->src->release(o->src_arg);
+    if (o->src_fb != NULL && o->src_fb->release != NULL)
+        o->src_fb->release(o->src_fb_arg);
     for (uint32_t i = 0; i < o->nblk; i++)
         if (o->blk[i] != NULL)
             chunk_unref(o->blk[i]);
@@ -114,9 +121,80 @@ void obj_unref(struct obj *o)
 void obj_set_source(struct obj *o, const struct obj_source_ops *ops, void *arg)
 {
     CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
-    AZ(o->src);
-    o->src = ops;
-    o->src_arg = arg;
+    if (o->src == NULL) {
+        o->src = ops;
+        o->src_arg = arg;
+        return;
+    }
+    AZ(o->src_fb);
+    o->src_fb = ops;
+    o->src_fb_arg = arg;
+}
+
+void obj_set_sink(struct obj *o, const struct obj_sink_ops *ops, void *arg)
+{
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    AZ(o->sink);
+    o->sink = ops;
+    o->sink_arg = arg;
+}
+
+void obj_sink_done(struct obj *o)
+{
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    o->sink = NULL;
+    o->sink_arg = NULL;
+}
+
+/* Whether blocks are kept only while a reader needs them: a pass-through
+ * (out of the index) or an object on its way to the disk cache. */
+static bool obj_windowed(const struct obj *o)
+{
+    return (o->transient && !o->in_index) || o->disk_bound;
+}
+
+/* Whether a reader will read block i soon: it is in the reader's span,
+ * from the block the reader is in up to its read-ahead. A block further
+ * on is not held for it (a reader with the whole object as its span, far
+ * behind others, would otherwise pin all they fetched): it is brought
+ * back when the reader gets there. */
+static bool blk_needed(const struct obj *o, uint32_t i)
+{
+    const struct obj_reader *rd;
+    uint64_t bstart = (uint64_t)i * o->bsize, bend = bstart + obj_block_len(o, i);
+
+    TAILQ_FOREACH(rd, &o->readers, rlink) {
+        uint64_t near = (rd->pos / o->bsize + 1 + (uint64_t)readahead_blocks) * o->bsize;
+        if (rd->pos < bend && rd->end > bstart && bstart < near)
+            return true;
+    }
+    return false;
+}
+
+static bool blk_complete(const struct obj *o, uint32_t i);
+static void blk_drop(struct obj *o, uint32_t i);
+
+/* a complete block of a windowed object that no reader needs goes */
+static void blk_trim(struct obj *o, uint32_t i)
+{
+    /* a COMPLETE object is whole (obj_complete): it keeps its blocks */
+    if (!obj_windowed(o) || o->state == OBJ_COMPLETE || i >= o->nblk || o->blk[i] == NULL ||
+        !blk_complete(o, i) || blk_needed(o, i))
+        return;
+    blk_drop(o, i);
+    o->trimmed = true;
+}
+
+/* block i just became complete: the sink takes it, and a windowed object
+ * keeps it only if a reader needs it */
+static void blk_completed(struct obj *o, uint32_t i)
+{
+    if (o->sink != NULL && !(o->bflag[i] & BLK_SUNK)) {
+        o->bflag[i] |= BLK_SUNK;
+        o->nsunk++;
+        o->sink->block(o, i, o->sink_arg);
+    }
+    blk_trim(o, i);
 }
 
 void obj_writer_add(struct obj *o, struct obj_writer *w, const struct obj_writer_ops *ops,
@@ -243,8 +321,6 @@ static bool blk_complete(const struct obj *o, uint32_t i)
            !(o->bflag[i] & BLK_FILLING);
 }
 
-static void blk_drop(struct obj *o, uint32_t i);
-
 void obj_blocks_lost(struct obj *o, uint32_t first)
 {
     CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
@@ -304,17 +380,23 @@ static void obj_pace(struct obj *o)
 {
     struct obj_reader *rd;
     struct obj_writer *w, *wn;
-    uint64_t minpos = UINT64_MAX;
 
-    if (!o->transient || o->nreaders == 0)
+    if (!obj_windowed(o) || o->nreaders == 0)
         return;
-    TAILQ_FOREACH(rd, &o->readers, rlink)
-        if (rd->pos < minpos)
-            minpos = rd->pos;
     TAILQ_FOREACH_SAFE(w, &o->writers, link, wn) {
         if (!w->stream)
             continue;
-        uint64_t ahead = w->wpos > minpos ? w->wpos - minpos : 0;
+        /* how far it is ahead of the slowest reader whose span it writes
+         * into (readers of other spans, as the segments of a segmented
+         * download, do not hold it back); nobody's span: as far as can be */
+        uint64_t ahead = UINT64_MAX;
+        TAILQ_FOREACH(rd, &o->readers, rlink) {
+            if (rd->end <= w->wpos)
+                continue;
+            uint64_t a = w->wpos > rd->pos ? w->wpos - rd->pos : 0;
+            if (a < ahead)
+                ahead = a;
+        }
         if (!w->paused && ahead > OBJ_TRANSIT_WINDOW) {
             w->paused = true;
             w->ops->pause(w->arg);
@@ -339,6 +421,7 @@ bool obj_commit(struct obj *o, uint64_t pos, size_t n)
         o->bflag[i] &= (uint8_t)~BLK_FILLING;
         o->nblk_done++;
         done = true;
+        blk_completed(o, i);
     }
     obj_pace(o);
     return done;
@@ -377,6 +460,7 @@ void obj_put_block(struct obj *o, uint32_t idx, struct chunk *c)
     o->present += chunk_len(c);
     o->mem += c->cap + sizeof(*c);
     (void)obj_charge(o);
+    blk_completed(o, idx);
 }
 
 /* drop block i (not complete, or no reader needs it any more) */
@@ -447,7 +531,9 @@ void obj_complete(struct obj *o)
             }
         }
     }
-    if (o->state == OBJ_STREAMING)
+    /* a windowed object that dropped blocks stays STREAMING: its readers
+     * may still need them fetched again */
+    if (o->state == OBJ_STREAMING && !(obj_windowed(o) && !obj_whole(o)))
         obj_set_state(o, OBJ_COMPLETE);
     obj_notify(o);
 }
@@ -461,6 +547,11 @@ void obj_fail(struct obj *o, const char *reason)
     o->fail_reason = reason;
     if (o->in_index)
         cache_unindex(o);
+    if (o->sink != NULL) {
+        const struct obj_sink_ops *sk = o->sink;
+        o->sink = NULL;
+        sk->end(o, o->sink_arg);
+    }
     obj_notify(o);
 }
 
@@ -488,32 +579,28 @@ void obj_reader_init(struct obj_reader *rd, struct obj *o, obj_notify_f *cb, voi
 
 static int obj_want(struct obj *o, uint32_t from, uint32_t upto, uint32_t span_last);
 
-/* Blocks of a transient object that no reader needs any more go: a
- * reader needs block i when its span still covers it. */
+/* Blocks of a windowed object that no reader needs any more go: a reader
+ * needs block i when its span still covers it. Every block is looked at
+ * (the segments of a segmented download leave holes behind each reader);
+ * a reader moving on drops the block it left with blk_trim instead. */
 static void obj_trim(struct obj *o)
 {
-    struct obj_reader *rd;
-
-    if (!o->transient || o->in_index || o->nblk == 0)
+    if (!obj_windowed(o))
         return;
-    for (uint32_t i = 0; i < o->nblk; i++) {
-        if (o->blk[i] == NULL || !blk_complete(o, i))
-            continue;
-        uint64_t bstart = (uint64_t)i * o->bsize, bend = bstart + obj_block_len(o, i);
-        bool needed = false;
-        TAILQ_FOREACH(rd, &o->readers, rlink) {
-            if (rd->pos < bend && rd->end > bstart) {
-                needed = true;
-                break;
-            }
-        }
-        if (!needed) {
-            blk_drop(o, i);
-            o->trimmed = true;
-        } else {
-            break; /* readers move forward: later blocks are needed too */
-        }
-    }
+    for (uint32_t i = 0; i < o->nblk; i++)
+        if (o->blk[i] != NULL)
+            blk_trim(o, i);
+}
+
+/* bytes of a disk_bound object its sink has not had */
+static uint64_t unsunk_bytes(const struct obj *o)
+{
+    uint64_t n = 0;
+
+    for (uint32_t i = 0; i < o->nblk; i++)
+        if (!(o->bflag[i] & BLK_SUNK))
+            n += obj_block_len(o, i);
+    return n;
 }
 
 void obj_reader_fini(struct obj_reader *rd)
@@ -533,8 +620,22 @@ void obj_reader_fini(struct obj_reader *rd)
     o->nreaders--;
     rd->magic = 0;
     rd->o = NULL;
-    if (o->nreaders == 0 && !o->transient && o->src != NULL && o->state == OBJ_STREAMING &&
-        o->length >= 0 && (uint64_t)o->length - o->present <= o->orphan_max) {
+    if (o->nreaders == 0 && o->disk_bound && o->state == OBJ_STREAMING &&
+        (o->sink == NULL || unsunk_bytes(o) > o->orphan_max)) {
+        /* nobody reads it and much is missing: it stops (its disk write
+         * with it) and leaves the index; the next request starts anew */
+        o->disk_bound = false;
+        cache_unindex(o);
+    }
+    if (o->nreaders == 0 && o->disk_bound && o->state == OBJ_STREAMING && o->src != NULL) {
+        /* little is missing: the blocks the disk write lacks are fetched
+         * for it */
+        for (uint32_t i = 0; i < o->nblk; i++)
+            if (!(o->bflag[i] & (BLK_SUNK | BLK_FAILS)))
+                (void)obj_want(o, i, i, o->nblk - 1);
+    } else if (o->nreaders == 0 && !o->transient && o->src != NULL &&
+               o->state == OBJ_STREAMING && o->length >= 0 &&
+               (uint64_t)o->length - o->present <= o->orphan_max) {
         /* the last reader left a stored object that little is missing
          * of: finish it, as a stream would be (orphan_fill_max) */
         for (uint32_t i = 0; i < o->nblk; i++)
@@ -552,10 +653,9 @@ void obj_reader_fini(struct obj_reader *rd)
             if (stop)
                 w->ops->abandon(w->arg); /* unlinks w */
         }
-    } else {
-        obj_trim(o);
-        obj_pace(o);
     }
+    obj_trim(o);
+    obj_pace(o);
     obj_unref(o);
 }
 
@@ -567,6 +667,7 @@ void obj_reader_seek(struct obj_reader *rd, uint64_t first, uint64_t end)
     rd->waiting = false;
     rd->wait_blk = UINT32_MAX;
     rd->ra_next = (uint32_t)(first / rd->o->bsize);
+    obj_trim(rd->o);
 }
 
 void obj_reader_park(struct obj_reader *rd)
@@ -616,7 +717,12 @@ static int obj_want(struct obj *o, uint32_t from, uint32_t upto, uint32_t span_l
     for (uint32_t i = from; i <= upto && i < o->nblk; i++) {
         if (o->blk[i] != NULL || (o->bflag[i] & BLK_FILLING))
             continue;
+        if (o->sink != NULL && o->sink->want != NULL && (o->bflag[i] & BLK_SUNK) &&
+            o->sink->want(o, i, o->sink_arg) == 0)
+            continue; /* from the disk cache's copy */
         int r = o->src->want(o, i, span_last, o->src_arg);
+        if (r == EDGE_ENOENT && o->src_fb != NULL)
+            r = o->src_fb->want(o, i, span_last, o->src_fb_arg);
         if (r < 0) {
             rc = r;
             break;
@@ -630,7 +736,8 @@ static void reader_ahead(struct obj_reader *rd, uint32_t i)
 {
     struct obj *o = rd->o;
 
-    if (o->src == NULL || o->length < 0 || readahead_blocks == 0 || o->state == OBJ_COMPLETE)
+    if (o->src == NULL || o->length < 0 || readahead_blocks == 0 || o->state == OBJ_COMPLETE ||
+        o->readahead_held)
         return;
     uint64_t span_end = rd->end < (uint64_t)o->length ? rd->end : (uint64_t)o->length;
     if (span_end == 0)
@@ -697,6 +804,8 @@ enum obj_read_status obj_reader_peek(struct obj_reader *rd, struct chunk **c,
         if (obj_want(o, i, i, span_last_blk(rd)) < 0)
             return OBJ_READ_ERROR;
         reader_ahead(rd, i);
+        if (o->blk[i] != NULL && chunk_len(o->blk[i]) > boff)
+            return obj_reader_peek(rd, c, off, len); /* it was put back at once */
     }
     if (!rd->waiting || rd->wait_blk != i) {
         rd->waiting = true;
@@ -705,6 +814,7 @@ enum obj_read_status obj_reader_peek(struct obj_reader *rd, struct chunk **c,
         rd->wait_since_ms = time_mono_ms();
     }
     obj_reader_park(rd);
+    obj_pace(o); /* a stream paused for want of readers may be needed now */
     return OBJ_READ_WAIT;
 }
 
@@ -716,12 +826,11 @@ void obj_reader_advance(struct obj_reader *rd, size_t n)
     o = rd->o;
     uint64_t before = rd->pos / o->bsize;
     rd->pos += n;
-    if (o->transient && rd->pos / o->bsize != before) {
-        obj_trim(o);
-        obj_pace(o);
-    } else if (o->transient) {
-        obj_pace(o);
-    }
+    if (!obj_windowed(o))
+        return;
+    if (rd->pos / o->bsize != before)
+        blk_trim(o, (uint32_t)before);
+    obj_pace(o);
 }
 
 bool obj_reader_handover(struct obj_reader *rd)
@@ -848,6 +957,7 @@ static void hash_unlink(struct cache *c, struct obj *o)
     o->in_index = false;
     o->cache = NULL;
     o->transient = true;
+    o->disk_bound = false; /* a pass-through for the readers it has */
     c->nentries--;
     if (o->pending) {
         o->pending = false;
@@ -1074,6 +1184,21 @@ bool cache_admit(struct cache *c, struct obj *o)
         return false;
     }
     return true;
+}
+
+void cache_keep_disk_bound(struct cache *c, struct obj *o)
+{
+    CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    assert_always(o->state == OBJ_STREAMING && !o->admitted);
+    if (!o->in_index) {
+        hash_add(c, o);
+    } else if (o->pending) {
+        o->pending = false;
+        c->st.pending--;
+    }
+    o->transient = false;
+    o->disk_bound = true;
 }
 
 static bool obj_charge(struct obj *o)

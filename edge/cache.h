@@ -38,9 +38,16 @@
  * the index and lives on only for the readers it has.
  *
  * A transient object (not in the index) keeps only the blocks some reader
- * still needs, and a stream writing it is paused when the readers fall
- * behind by more than the transit window, so a pass-through never buffers
- * a whole object.
+ * will read soon (from its block up to its read-ahead), and a stream
+ * writing it is paused when the readers fall behind by more than the
+ * transit window, so a pass-through never buffers a whole object.
+ *
+ * An object too large for the memory store (conf memory_max_object_size)
+ * with a disk cache is disk_bound: it stays in the index while it streams,
+ * so that requests join it, but is windowed like a transient object and
+ * never charged; its sink (the disk cache's stream writer) takes every
+ * block as it completes, and brings dropped blocks back from its file when
+ * a reader needs them again.
  */
 #ifndef S3EDGE_CACHE_H
 #define S3EDGE_CACHE_H
@@ -118,9 +125,25 @@ struct obj_source_ops {
     void (*release)(void *arg); /* the object is freed */
 };
 
+/* Where complete blocks go besides the readers: the disk cache's stream
+ * writer, for an object too large for the memory store (disk_bound). */
+struct obj_sink_ops {
+    /* Block idx is complete (once per block): take a chunk_ref of
+     * o->blk[idx] now, the block may be dropped as soon as this returns. */
+    void (*block)(struct obj *o, uint32_t idx, void *arg);
+    /* No more blocks will come (the object failed or is freed) before
+     * every block was handed over. Not called after obj_sink_done. */
+    void (*end)(struct obj *o, void *arg);
+    /* A reader needs block idx again (it was dropped after the sink had
+     * it): bring it back from what the sink holds or wrote (put it now, or
+     * mark it filling and put it later) and return 0, or EDGE_ENOENT. */
+    int (*want)(struct obj *o, uint32_t idx, void *arg);
+};
+
 /* per-block flags */
 #define BLK_FILLING 0x80u
-#define BLK_FAILS 0x7fu /* how many fills of the block failed (saturating) */
+#define BLK_SUNK 0x40u  /* handed to the sink */
+#define BLK_FAILS 0x3fu /* how many fills of the block failed (saturating) */
 
 struct obj {
     unsigned magic;
@@ -173,11 +196,24 @@ struct obj {
     struct obj_writer_list writers;
     const struct obj_source_ops *src;
     void *src_arg;
+    /* asked when src answers EDGE_ENOENT (a disk file dropped mid-read):
+     * the origin, pinned to the object's version */
+    const struct obj_source_ops *src_fb;
+    void *src_fb_arg;
+    const struct obj_sink_ops *sink;
+    void *sink_arg;
+    uint32_t nsunk;          /* blocks handed to the sink */
+    bool readahead_held;     /* the sink lags: readers fetch only what they need now */
     unsigned nfills;         /* fills in progress: pinned in the memory store meanwhile */
     uint64_t orphan_max;     /* a stream with no reader left goes on when at most this is left */
 
     /* caching */
     bool transient;          /* not (or no longer) meant for the index */
+    /* cacheable but larger than the memory store takes: it stays in the
+     * index while it streams (requests join it), is never charged to the
+     * memory budget, keeps only the blocks a reader needs (as a transient
+     * object), and its blocks go to the disk cache through the sink */
+    bool disk_bound;
     bool cacheable;
     bool in_index;           /* in the hash index (pending or admitted) */
     bool pending;            /* in the hash index, not yet admitted */
@@ -207,7 +243,12 @@ void obj_unref(struct obj *o);
  * moves to STREAMING. Returns 0 or EDGE_ENOMEM. */
 int obj_set_headers(struct obj *o, int status, int64_t length,
                     const struct obj_hdr *hdrs, unsigned nhdrs);
+/* The first source set is the object's; a second one is its fallback
+ * (asked when the first answers EDGE_ENOENT). */
 void obj_set_source(struct obj *o, const struct obj_source_ops *ops, void *arg);
+void obj_set_sink(struct obj *o, const struct obj_sink_ops *ops, void *arg);
+/* The sink has every block: it lets go of the object. */
+void obj_sink_done(struct obj *o);
 void obj_writer_add(struct obj *o, struct obj_writer *w, const struct obj_writer_ops *ops,
                     void *arg, uint64_t wpos, uint64_t wend, bool stream);
 void obj_writer_remove(struct obj *o, struct obj_writer *w);
@@ -302,6 +343,11 @@ struct obj *cache_lookup(struct cache *c, const char *key, size_t key_len, uint6
 /* Put o (FETCHING_HDRS, nothing under its key) in the index, so that others
  * asking for it wait for it. */
 void cache_add_pending(struct cache *c, struct obj *o);
+/* o's headers say it is cacheable but too large for the memory store:
+ * keep it in the index, uncharged, as a disk_bound object (replacing what
+ * its key held), for requests to join while it streams to the disk
+ * cache. */
+void cache_keep_disk_bound(struct cache *c, struct obj *o);
 /* o's headers say it is cacheable: admit it to the memory store, replacing
  * what its key held (a stale copy it revalidated). false: no room; it is
  * then out of the index. */

@@ -77,6 +77,9 @@
  * always accepted. */
 #define DISK_WRITE_QUEUE_MIN (16ull * 1024 * 1024)
 #define DISK_WRITE_QUEUE_MAX (256ull * 1024 * 1024)
+/* Blocks of one stream write waiting for the disk: past the write queue's
+ * size, read-ahead of its object stops; past this, the file is given up. */
+#define DISK_STREAM_QUEUE_MAX(d) ((d)->pending_write_max * 4)
 /* First read of a header; longer ones (many blocks, long keys) read again. */
 #define DISK_HEADER_READ (64u * 1024)
 /* Scan results handed to the loop at a time. */
@@ -116,7 +119,18 @@ struct dentry {
     struct s3fifo_node node;
 };
 
-enum djob_kind { DJ_WRITE = 0, DJ_OPEN, DJ_READ, DJ_UNLINK, DJ_SCAN_BATCH, DJ_SCAN_DONE };
+enum djob_kind {
+    DJ_WRITE = 0, /* a whole object from memory, or the end of a stream write */
+    DJ_WBLOCK,    /* one block of a stream write, at its offset in the temp file */
+    DJ_TREAD,     /* one block of a stream write read back from its temp file */
+    DJ_OPEN,
+    DJ_READ,
+    DJ_UNLINK,
+    DJ_SCAN_BATCH,
+    DJ_SCAN_DONE
+};
+
+struct dstream;
 
 struct scan_item {
     char *key;
@@ -140,7 +154,12 @@ struct djob {
     bool corrupt;            /* the file is not valid (as opposed to an I/O error) */
     uint64_t gen;
     uint32_t inst;
-    /* DJ_WRITE */
+    /* DJ_WRITE, DJ_WBLOCK */
+    struct dstream *ds;      /* a stream write (WRITE: its end) */
+    TAILQ_ENTRY(djob) dslink; /* WBLOCK: in its stream's list while out */
+    bool tmp;                /* UNLINK: the temp file */
+    uint32_t crc;            /* WBLOCK: the block's checksum */
+    struct obj *o;           /* READ of a windowed load: a reference */
     struct dentry *e;
     uint8_t *hdr;
     struct diskfmt_meta meta; /* sizes only: its strings are in hdr */
@@ -180,6 +199,61 @@ struct dload {
     uint32_t done;           /* blocks read */
     unsigned inflight;       /* jobs submitted and not back */
     bool stopped;
+    /* An object larger than the memory store takes is not read whole:
+     * the load is its source and reads the blocks its readers ask for
+     * (read-ahead included), and blocks no reader needs go (windowed).
+     * The object then holds the load (through src), not the other way. */
+    bool windowed;
+    bool dropped;            /* windowed: the file turned out bad; blocks come from the fallback */
+    struct dsrc *src;
+};
+
+/* The source of a windowed load's object: outlives the load (the object
+ * frees it), points at the load while there is one. */
+struct dsrc {
+    unsigned magic;
+#define DSRC_MAGIC 0x64737263U
+    struct dload *ld;
+};
+
+/*
+ * A stream write: an object too large for the memory store (disk_bound)
+ * goes to its file block by block as its blocks complete, each written at
+ * its offset in the temp file by a pool thread, which also computes its
+ * checksum; when every block is there the header (with the checksums) is
+ * written and the file renamed into place, as for a whole write. The
+ * object holds the stream as its sink (no reference either way); the
+ * stream lets go of the object when it fails or ends. Anything short of
+ * every block (the object failed or was freed, a write failed, the write
+ * queue was full) gives the file up: the temp file is deleted once the
+ * writes in flight are back.
+ */
+enum { DS_B_NONE = 0, DS_B_QUEUED, DS_B_WRITTEN };
+
+struct dstream {
+    unsigned magic;
+#define DSTREAM_MAGIC 0x64737472U
+    struct disk *d;
+    struct server_task task;
+    struct obj *o;           /* NULL once let go of */
+    struct dentry *e;        /* its entry, WRITING (held by the final job at the end) */
+    uint8_t *hdr;            /* the header; block checksums filled in as blocks land */
+    struct diskfmt_meta meta; /* sizes only: its strings are in hdr */
+    uint64_t gen;
+    uint32_t inst;
+    uint32_t nwritten;       /* blocks written */
+    unsigned inflight;       /* block writes not back */
+    uint64_t held;           /* bytes of blocks queued or being written */
+    /* per block: not handed over, queued (its chunk in a WBLOCK job of
+     * `queued`), or written (its checksum in crcs): a block the object
+     * dropped is brought back from there (ds_sink_want) */
+    uint8_t *bstate;
+    uint32_t *crcs;
+    struct djob_list queued;
+    bool failed;             /* given up (or over): the temp file goes */
+    bool finishing;          /* the final job was submitted */
+    bool in_place;           /* the file has its name: read back from there */
+    bool tracked;
 };
 
 /* Block reads of one load in flight at once: blocks land in any order (the
@@ -382,6 +456,8 @@ static void job_free(struct djob *j)
     }
     if (j->ch != NULL)
         chunk_unref(j->ch);
+    if (j->o != NULL)
+        obj_unref(j->o);
     if (j->fd >= 0 && j->kind == DJ_OPEN)
         close(j->fd);
     free(j->hdr);
@@ -397,8 +473,8 @@ static void submit(struct disk *d, struct djob *j)
 {
     CHECK_OBJ_NOTNULL(j, DJOB_MAGIC);
     AZ(pthread_mutex_lock(&d->mu));
-    if (j->kind == DJ_WRITE)
-        TAILQ_INSERT_TAIL(&d->jq_lo, j, link);
+    if (j->kind == DJ_WRITE || j->kind == DJ_WBLOCK)
+        TAILQ_INSERT_TAIL(&d->jq_lo, j, link); /* DJ_TREAD is a read: never behind writes */
     else
         TAILQ_INSERT_TAIL(&d->jq_hi, j, link);
     AZ(pthread_cond_signal(&d->cv));
@@ -447,7 +523,7 @@ static void *worker_main(void *arg)
         AZ(pthread_mutex_unlock(&d->mu));
         run_job(d, j);
         AZ(pthread_mutex_lock(&d->mu));
-        if (j->kind == DJ_WRITE) {
+        if (j->kind == DJ_WRITE || j->kind == DJ_WBLOCK) {
             d->writers--;
             AZ(pthread_cond_signal(&d->cv));
         }
@@ -509,8 +585,9 @@ static void run_write(struct disk *d, struct djob *j)
     tmp_path(d, j->gen, j->inst, tmp);
     file_path(d, j->gen, j->inst, path);
 
-    /* the block checksums go into the header, so they come first */
-    {
+    /* the block checksums go into the header, so they come first (a
+     * stream write has them from its block writes) */
+    if (j->ds == NULL) {
         uint32_t blk = 0, crc = diskfmt_block_crc_init(m->gen, 0);
         uint64_t in_blk = 0;
         for (size_t i = 0; i < j->nchunks; i++) {
@@ -538,10 +615,21 @@ static void run_write(struct disk *d, struct djob *j)
         diskfmt_seal(j->hdr, m->header_len);
     }
 
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    fd = open(tmp, j->ds == NULL ? O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC : O_WRONLY | O_CLOEXEC,
+              0644);
     if (fd < 0) {
         job_fail(j, errno, "open");
+        if (j->ds != NULL)
+            unlink(tmp);
         return;
+    }
+    if (j->ds != NULL) {
+        /* the blocks are all there: the file has its full size already */
+        struct stat st;
+        if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != diskfmt_file_size(m)) {
+            job_fail(j, EIO, "short stream file");
+            goto fail;
+        }
     }
     /* header, padding and body in as few writes as the iovec allows: a
      * small object is one pwritev */
@@ -583,7 +671,7 @@ static void run_write(struct disk *d, struct djob *j)
         memmove(iov, iov + k, (size_t)(niov - k) * sizeof(*iov));
         niov -= k;
     }
-    AN((uint64_t)off == diskfmt_file_size(m));
+    AN((uint64_t)off == (j->ds != NULL ? m->data_off : diskfmt_file_size(m)));
     /* the name must only ever point at complete data, power loss included */
     if (d->fsync && fdatasync(fd) < 0) {
         job_fail(j, errno, "fdatasync");
@@ -615,6 +703,76 @@ fail:
     if (fd >= 0)
         close(fd);
     unlink(tmp);
+}
+
+/* One block of a stream write: its checksum, and its bytes at their
+ * place in the temp file (which the first of them creates). */
+static void run_wblock(struct disk *d, struct djob *j)
+{
+    char tmp[DISK_PATH_CAP];
+    const struct diskfmt_meta *m = &j->meta;
+    const uint8_t *p = j->ch->data;
+    size_t n = chunk_len(j->ch);
+    off_t off = (off_t)(m->data_off + diskfmt_block_off(m, j->block));
+    int fd;
+
+    tmp_path(d, j->gen, j->inst, tmp);
+    j->crc = crc32c(diskfmt_block_crc_init(m->gen, j->block), p, n);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        job_fail(j, errno, "open");
+        return;
+    }
+    while (n > 0) {
+        if (atomic_load(&d->stop)) {
+            job_fail(j, ECANCELED, "write");
+            break;
+        }
+        ssize_t w = pwrite(fd, p, n, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            job_fail(j, w < 0 ? errno : EIO, "write");
+            break;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    if (close(fd) < 0 && j->err == 0)
+        job_fail(j, errno, "close");
+}
+
+/* A block of a stream write read back from its temp file, checked
+ * against the checksum its write computed. */
+static void run_tread(struct disk *d, struct djob *j)
+{
+    char tmp[DISK_PATH_CAP];
+    uint32_t len = (uint32_t)chunk_room(j->ch);
+    int fd, rc;
+
+    if (j->tmp)
+        tmp_path(d, j->gen, j->inst, tmp);
+    else
+        file_path(d, j->gen, j->inst, tmp);
+    fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        job_fail(j, errno, "open");
+        return;
+    }
+    rc = pread_all(fd, j->ch->data, len,
+                   (off_t)(j->meta.data_off + diskfmt_block_off(&j->meta, j->block)));
+    close(fd);
+    if (rc != 0) {
+        job_fail(j, rc > 0 ? EIO : rc, rc > 0 ? "truncated file" : "read");
+        return;
+    }
+    if (crc32c(diskfmt_block_crc_init(j->meta.gen, j->block), j->ch->data, len) != j->crc) {
+        job_fail(j, EIO, "bad block checksum");
+        j->corrupt = true;
+        return;
+    }
+    chunk_publish(j->ch, len);
 }
 
 /* Open, read and check the header and the first block. */
@@ -723,6 +881,12 @@ static void run_job(struct disk *d, struct djob *j)
     case DJ_WRITE:
         run_write(d, j);
         break;
+    case DJ_WBLOCK:
+        run_wblock(d, j);
+        break;
+    case DJ_TREAD:
+        run_tread(d, j);
+        break;
     case DJ_OPEN:
         run_open(d, j);
         break;
@@ -730,7 +894,10 @@ static void run_job(struct disk *d, struct djob *j)
         run_read(d, j);
         break;
     case DJ_UNLINK:
-        file_path(d, j->gen, j->inst, path);
+        if (j->tmp)
+            tmp_path(d, j->gen, j->inst, path);
+        else
+            file_path(d, j->gen, j->inst, path);
         if (unlink(path) < 0 && errno != ENOENT)
             job_fail(j, errno, "unlink");
         break;
@@ -1012,14 +1179,17 @@ static void entry_free(struct dentry *e)
     free(e);
 }
 
-static void unlink_file(struct disk *d, uint64_t gen, uint32_t inst)
+static void unlink_path(struct disk *d, uint64_t gen, uint32_t inst, bool tmp)
 {
     char path[DISK_PATH_CAP];
     struct djob *j;
 
     if (d->closing) {
         /* disk_close: the threads are gone, and this is off the serving path */
-        file_path(d, gen, inst, path);
+        if (tmp)
+            tmp_path(d, gen, inst, path);
+        else
+            file_path(d, gen, inst, path);
         unlink(path);
         return;
     }
@@ -1028,7 +1198,13 @@ static void unlink_file(struct disk *d, uint64_t gen, uint32_t inst)
         return; /* the file stays until a later scan finds it over budget */
     j->gen = gen;
     j->inst = inst;
+    j->tmp = tmp;
     submit(d, j);
+}
+
+static void unlink_file(struct disk *d, uint64_t gen, uint32_t inst)
+{
+    unlink_path(d, gen, inst, false);
 }
 
 static void detach_load(struct dentry *e);
@@ -1100,7 +1276,12 @@ static void dload_free(struct dload *ld)
     if (ld->fd >= 0)
         close(ld->fd);
     free(ld->hbuf);
-    obj_unref(ld->o);
+    if (ld->src != NULL) {
+        ld->src->ld = NULL; /* the object's source stays, with nothing behind it */
+        ld->src = NULL;
+    }
+    if (!ld->windowed)
+        obj_unref(ld->o);
     AN(d->nloads);
     d->nloads--;
     ld->magic = 0;
@@ -1202,6 +1383,104 @@ static void dload_next(struct dload *ld)
     }
 }
 
+/* the windowed load's source: read block idx */
+static int dsrc_want(struct obj *o, uint32_t idx, uint32_t span_last, void *arg)
+{
+    struct dsrc *src;
+    struct dload *ld;
+    struct djob *j;
+
+    (void)span_last;
+    CAST_OBJ_NOTNULL(src, arg, DSRC_MAGIC);
+    ld = src->ld;
+    if (ld == NULL || ld->stopped || ld->dropped)
+        return EDGE_ENOENT; /* the fallback (the origin) brings it, if there is one */
+    assert_always(idx < ld->meta.nblocks);
+    j = job_new(DJ_READ);
+    if (j != NULL)
+        j->ch = chunk_new(diskfmt_block_len(&ld->meta, idx));
+    if (j == NULL || j->ch == NULL) {
+        if (j != NULL)
+            job_free(j);
+        return EDGE_ENOMEM;
+    }
+    j->ld = ld;
+    j->fd = ld->fd;
+    j->rmeta = ld->meta;
+    j->block = idx;
+    j->gen = ld->meta.gen;
+    j->o = o;
+    obj_ref(o); /* the object stays while its read is out */
+    obj_block_filling(o, idx, idx);
+    ld->inflight++;
+    submit(ld->d, j);
+    return 0;
+}
+
+static void dsrc_release(void *arg)
+{
+    struct dsrc *src;
+    struct dload *ld;
+
+    CAST_OBJ_NOTNULL(src, arg, DSRC_MAGIC);
+    ld = src->ld;
+    if (ld != NULL) {
+        /* the object is freed: the load ends with it */
+        ld->src = NULL;
+        ld->o = NULL;
+        if (ld->e != NULL) {
+            ld->e->loading = NULL;
+            ld->e = NULL;
+        }
+        dload_end(ld);
+    }
+    src->magic = 0;
+    free(src);
+}
+
+static const struct obj_source_ops dsrc_ops = {
+    .want = dsrc_want,
+    .release = dsrc_release,
+};
+
+/* A block read of a windowed load came back. */
+static void dload_block_windowed(struct dload *ld, struct djob *j)
+{
+    struct disk *d = ld->d;
+    struct obj *o = j->o;
+    uint32_t i = j->block;
+
+    if (o->state != OBJ_STREAMING || i >= o->nblk || o->blk[i] != NULL ||
+        !(o->bflag[i] & BLK_FILLING))
+        return;
+    if (j->err == 0 && !j->corrupt) {
+        d->st.load_bytes += chunk_len(j->ch);
+        obj_put_block(o, i, j->ch);
+        j->ch = NULL;
+        obj_notify(o);
+        return;
+    }
+    if (!ld->dropped) {
+        /* the file is bad: it goes, and every block from now on comes
+         * from the fallback source (the origin, pinned to this version) */
+        if (j->corrupt) {
+            d->st.discarded++;
+            rlog(&d->log_corrupt, LOG_LVL_WARN, "disk cache: block %" PRIu32 " of \"%s\": %s; "
+                 "file deleted", i, o->key, j->op);
+        } else {
+            d->st.read_errors++;
+            rlog(&d->log_read, LOG_LVL_ERROR, "disk cache: block %" PRIu32 " of \"%s\": %s: %s; "
+                 "file dropped", i, o->key, j->op, strerror(j->err));
+        }
+        ld->dropped = true;
+        if (ld->e != NULL)
+            entry_drop(d, ld->e, true);
+    }
+    /* absent again: the reader asks again, the fallback answers */
+    o->bflag[i] &= (uint8_t)~BLK_FILLING;
+    obj_notify(o);
+}
+
 /* the header and block 0 are in: publish the headers */
 static void dload_opened(struct dload *ld, struct djob *j)
 {
@@ -1231,6 +1510,28 @@ static void dload_opened(struct dload *ld, struct djob *j)
     free(hdrs);
     if (rc < 0)
         goto fail;
+    if (ld->meta.body_len > ld->d->srv->conf->memory_max_object_bytes) {
+        /* too large to hold: read on demand, keep what readers need */
+        struct dsrc *src = calloc(1, sizeof(*src));
+        if (src == NULL)
+            goto fail;
+        src->magic = DSRC_MAGIC;
+        src->ld = ld;
+        ld->src = src;
+        ld->windowed = true;
+        o->transient = true;
+        obj_set_source(o, &dsrc_ops, src);
+        if (j->ch != NULL && o->nblk > 0) {
+            ld->d->st.load_bytes += chunk_len(j->ch);
+            obj_put_block(o, 0, j->ch);
+            j->ch = NULL;
+        }
+        obj_notify(o);
+        /* from here the object holds the load: drop the load's reference
+         * (last: it may free the object, and the load with it) */
+        obj_unref(o);
+        return;
+    }
     /* every block comes from this load, in order */
     if (o->nblk > 0)
         obj_block_filling(o, 0, o->nblk - 1);
@@ -1255,18 +1556,24 @@ static void dload_stop_now(struct server_task *t)
     struct dload *ld = (struct dload *)(void *)((char *)t - offsetof(struct dload, task));
 
     CHECK_OBJ_NOTNULL(ld, DLOAD_MAGIC);
-    if (ld->o->state == OBJ_FETCHING_HDRS || ld->o->state == OBJ_STREAMING)
-        obj_fail(ld->o, DISK_ERR_STOPPED);
+    struct obj *o = ld->o; /* NULL: a windowed load whose object is gone */
+    if (o != NULL)
+        obj_ref(o); /* failing it may drop the last other reference */
+    if (o != NULL && (o->state == OBJ_FETCHING_HDRS || o->state == OBJ_STREAMING))
+        obj_fail(o, DISK_ERR_STOPPED);
     if (ld->e != NULL) {
         ld->e->loading = NULL;
         ld->e = NULL;
     }
     dload_end(ld);
+    if (o != NULL)
+        obj_unref(o);
 }
 
 /* ================================================================ completions, on the loop */
 
-static void done_write(struct disk *d, struct djob *j)
+/* true when the file is in place and indexed */
+static bool done_write(struct disk *d, struct djob *j)
 {
     struct dentry *e = j->e, *old;
 
@@ -1277,10 +1584,10 @@ static void done_write(struct disk *d, struct djob *j)
         if (j->err == 0)
             unlink_file(d, j->gen, j->inst);
         entry_free(e);
-        return;
+        return false;
     }
     if (d->closing)
-        return; /* the entry goes with the index; a file written stays */
+        return false; /* the entry goes with the index; a file written stays */
     /* the write is over: the entry is READY, or goes */
     e->state = DE_READY;
     d->st.objects++;
@@ -1295,7 +1602,7 @@ static void done_write(struct disk *d, struct djob *j)
             rlog(&d->log_write, LOG_LVL_ERROR, "disk cache: %s: %s of \"%s\" failed: %s",
                  d->dir, j->op, e->key, strerror(j->err));
         entry_drop(d, e, false);
-        return;
+        return false;
     }
     d->st.writes++;
     d->st.write_bytes += j->meta.body_len;
@@ -1306,10 +1613,11 @@ static void done_write(struct disk *d, struct djob *j)
     if (old != NULL && !old->from_scan && old->gen > e->gen) {
         /* a newer write of the same key ended first */
         entry_drop(d, e, true);
-        return;
+        return false;
     }
     if (old != NULL)
         entry_drop(d, old, true);
+    return true;
 }
 
 static void done_scan_batch(struct disk *d, struct djob *j)
@@ -1355,6 +1663,10 @@ static void done_scan_batch(struct disk *d, struct djob *j)
     }
 }
 
+static void ds_finished(struct disk *d, struct djob *j, bool in_place);
+static void ds_block_done(struct disk *d, struct djob *j);
+static void ds_read_done(struct disk *d, struct djob *j);
+
 static void done(struct disk *d, struct djob *j)
 {
     struct dload *ld = j->ld;
@@ -1362,7 +1674,17 @@ static void done(struct disk *d, struct djob *j)
     CHECK_OBJ_NOTNULL(j, DJOB_MAGIC);
     switch (j->kind) {
     case DJ_WRITE:
-        done_write(d, j);
+    {
+        bool in_place = done_write(d, j);
+        if (j->ds != NULL)
+            ds_finished(d, j, in_place);
+    }
+        break;
+    case DJ_WBLOCK:
+        ds_block_done(d, j);
+        break;
+    case DJ_TREAD:
+        ds_read_done(d, j);
         break;
     case DJ_OPEN:
     case DJ_READ:
@@ -1372,6 +1694,9 @@ static void done(struct disk *d, struct djob *j)
         if (ld->stopped) {
             if (ld->inflight == 0)
                 dload_free(ld);
+        } else if (ld->windowed) {
+            AN(j->kind == DJ_READ);
+            dload_block_windowed(ld, j);
         } else if (j->err != 0 || j->corrupt) {
             dload_fail(ld, j);
         } else if (j->kind == DJ_OPEN) {
@@ -1429,6 +1754,293 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
         TAILQ_REMOVE(&l, j, link);
         done(d, j);
     }
+}
+
+/* ================================================================ stream writes */
+
+static void ds_maybe_free(struct dstream *ds)
+{
+    struct disk *d = ds->d;
+
+    if (!ds->failed || ds->inflight > 0 || ds->finishing)
+        return;
+    if (!ds->in_place && (ds->nwritten > 0 || ds->held > 0))
+        unlink_path(d, ds->gen, ds->inst, true);
+    if (ds->tracked)
+        server_task_untrack(d->srv, &ds->task);
+    free(ds->hdr);
+    free(ds->bstate);
+    free(ds->crcs);
+    ds->magic = 0;
+    free(ds);
+}
+
+/* A WRITING entry whose write will not come: out of the budget and the
+ * index (unless a purge took it out already: DEAD). */
+static void ds_drop_entry(struct disk *d, struct dentry *e)
+{
+    if (e->state != DE_DEAD) {
+        s3fifo_set_pinned(d->policy, &e->node, false);
+        if (e->node.queue != S3FIFO_Q_NONE)
+            s3fifo_remove(d->policy, &e->node);
+        index_del(d, e);
+    }
+    entry_free(e);
+}
+
+/* give the file up */
+static void ds_fail(struct dstream *ds)
+{
+    if (ds->failed)
+        return;
+    ds->failed = true;
+    if (ds->o != NULL) {
+        obj_sink_done(ds->o);
+        ds->o = NULL;
+    }
+    if (ds->e != NULL) {
+        ds_drop_entry(ds->d, ds->e);
+        ds->e = NULL;
+    }
+    ds_maybe_free(ds);
+}
+
+/* every block is written: the header, and the name */
+static void ds_finish(struct dstream *ds)
+{
+    struct disk *d = ds->d;
+    struct djob *j;
+
+    assert_always(!ds->finishing && !ds->in_place && ds->hdr != NULL);
+    j = job_new(DJ_WRITE);
+
+    if (j == NULL) {
+        ds_fail(ds);
+        return;
+    }
+    diskfmt_seal(ds->hdr, ds->meta.header_len);
+    j->hdr = ds->hdr;
+    ds->hdr = NULL;
+    j->meta = ds->meta;
+    j->gen = ds->gen;
+    j->inst = ds->inst;
+    j->e = ds->e;
+    ds->e = NULL;
+    j->ds = ds;
+    if (ds->o != NULL) {
+        /* the object leaves the memory index once the file is in place
+         * (and stays the stream's, whose file can still give blocks to
+         * readers far behind) */
+        j->o = ds->o;
+        obj_ref(j->o);
+    }
+    ds->finishing = true;
+    submit(d, j);
+}
+
+/* the end of a stream write is back (after done_write did the entry) */
+static void ds_finished(struct disk *d, struct djob *j, bool in_place)
+{
+    struct dstream *ds = j->ds;
+
+    CHECK_OBJ_NOTNULL(ds, DSTREAM_MAGIC);
+    if (j->err == 0 && j->o != NULL && j->o->in_index && j->o->disk_bound)
+        cache_unindex(j->o); /* the next request reads the file */
+    (void)d;
+    ds->finishing = false;
+    if (in_place && !ds->failed) {
+        /* in place: blocks come back from the file while the object lives */
+        ds->in_place = true;
+        return;
+    }
+    if (j->err == 0)
+        ds->in_place = true; /* renamed (and maybe dropped since): no temp file to delete */
+    ds_fail(ds);
+    ds_maybe_free(ds);
+}
+
+/* a block write is back */
+static void ds_block_done(struct disk *d, struct djob *j)
+{
+    struct dstream *ds = j->ds;
+    size_t len = chunk_len(j->ch);
+
+    CHECK_OBJ_NOTNULL(ds, DSTREAM_MAGIC);
+    AN(ds->inflight);
+    ds->inflight--;
+    TAILQ_REMOVE(&ds->queued, j, dslink);
+    ds->bstate[j->block] = DS_B_NONE;
+    AN(d->pending_write_bytes >= len && ds->held >= len);
+    d->pending_write_bytes -= len;
+    ds->held -= len;
+    if (j->err != 0 && !ds->failed) {
+        d->st.write_errors++;
+        if (j->err == ENOSPC || j->err == EDQUOT)
+            rlog(&d->log_nospace, LOG_LVL_ERROR,
+                 "disk cache: %s: no space left (%s of a block of \"%s\"); serving from memory "
+                 "and the origin", d->dir, j->op, ds->e != NULL ? ds->e->key : "?");
+        else if (j->err != ECANCELED)
+            rlog(&d->log_write, LOG_LVL_ERROR, "disk cache: %s: %s of a block of \"%s\" failed: %s",
+                 d->dir, j->op, ds->e != NULL ? ds->e->key : "?", strerror(j->err));
+        ds_fail(ds);
+    } else if (!ds->failed) {
+        if (ds->o != NULL && ds->o->readahead_held &&
+            d->pending_write_bytes < d->pending_write_max / 2)
+            ds->o->readahead_held = false;
+        diskfmt_put_block_crc(ds->hdr, &ds->meta, j->block, j->crc);
+        ds->bstate[j->block] = DS_B_WRITTEN;
+        ds->crcs[j->block] = j->crc;
+        ds->nwritten++;
+        /* the rename waits for reads of the temp file to be back */
+        if (ds->nwritten == ds->meta.nblocks && ds->inflight == 0)
+            ds_finish(ds);
+    }
+    ds_maybe_free(ds);
+}
+
+/* a read of the temp file is back */
+static void ds_read_done(struct disk *d, struct djob *j)
+{
+    struct dstream *ds = j->ds;
+    struct obj *o = j->o;
+    uint32_t i = j->block;
+
+    CHECK_OBJ_NOTNULL(ds, DSTREAM_MAGIC);
+    AN(ds->inflight);
+    ds->inflight--;
+    if (o->state == OBJ_STREAMING && i < o->nblk && o->blk[i] == NULL &&
+        (o->bflag[i] & BLK_FILLING)) {
+        if (j->err == 0) {
+            d->st.load_bytes += chunk_len(j->ch);
+            obj_put_block(o, i, j->ch);
+            j->ch = NULL;
+        } else {
+            if (j->err != ECANCELED)
+                rlog(&d->log_read, LOG_LVL_ERROR, "disk cache: block %" PRIu32 " of \"%s\" "
+                     "read back: %s: %s", i, o->key, j->op, strerror(j->err));
+            /* absent again: its reader asks the origin this time */
+            o->bflag[i] &= (uint8_t)~BLK_FILLING;
+        }
+        obj_notify(o);
+    }
+    if (j->err != 0 && !ds->failed)
+        ds_fail(ds); /* the file is not to be trusted (or is gone) */
+    else if (!ds->failed && !ds->finishing && !ds->in_place &&
+             ds->nwritten == ds->meta.nblocks && ds->inflight == 0)
+        ds_finish(ds);
+    ds_maybe_free(ds);
+}
+
+/* the object's sink: a block it dropped is needed again */
+static int ds_sink_want(struct obj *o, uint32_t idx, void *arg)
+{
+    struct dstream *ds;
+    struct djob *j;
+
+    CAST_OBJ_NOTNULL(ds, arg, DSTREAM_MAGIC);
+    if (ds->failed || ds->finishing || idx >= ds->meta.nblocks)
+        return EDGE_ENOENT; /* the origin, then */
+    if (ds->bstate[idx] == DS_B_QUEUED) {
+        /* still on its way to the disk: its bytes are in the write job */
+        TAILQ_FOREACH(j, &ds->queued, dslink) {
+            if (j->block == idx) {
+                obj_put_block(o, idx, chunk_ref(j->ch));
+                return 0;
+            }
+        }
+        WRONG("a queued block not in its stream's list");
+    }
+    if (ds->bstate[idx] != DS_B_WRITTEN)
+        return EDGE_ENOENT;
+    j = job_new(DJ_TREAD);
+    if (j != NULL)
+        j->ch = chunk_new(diskfmt_block_len(&ds->meta, idx));
+    if (j == NULL || j->ch == NULL) {
+        if (j != NULL)
+            job_free(j);
+        return EDGE_ENOENT;
+    }
+    j->ds = ds;
+    j->tmp = !ds->in_place;
+    j->block = idx;
+    j->meta = ds->meta;
+    j->gen = ds->gen;
+    j->inst = ds->inst;
+    j->crc = ds->crcs[idx];
+    j->o = o;
+    obj_ref(o);
+    obj_block_filling(o, idx, idx);
+    ds->inflight++;
+    submit(ds->d, j);
+    return 0;
+}
+
+/* the object's sink: a block is complete */
+static void ds_sink_block(struct obj *o, uint32_t idx, void *arg)
+{
+    struct dstream *ds;
+    struct disk *d;
+    struct djob *j;
+
+    CAST_OBJ_NOTNULL(ds, arg, DSTREAM_MAGIC);
+    d = ds->d;
+    if (ds->failed)
+        return;
+    struct chunk *c = o->blk[idx];
+    size_t len = chunk_len(c);
+    if (d->pending_write_bytes + len > d->pending_write_max)
+        o->readahead_held = true; /* the disk lags: fetch no further ahead than readers are */
+    if (ds->held + len > DISK_STREAM_QUEUE_MAX(d)) {
+        /* it does not keep up even so: the file is given up rather than
+         * holding the object in memory for it */
+        d->st.writes_skipped++;
+        ds_fail(ds);
+        return;
+    }
+    j = job_new(DJ_WBLOCK);
+    if (j == NULL) {
+        ds_fail(ds);
+        return;
+    }
+    j->ch = chunk_ref(c);
+    j->ds = ds;
+    j->block = idx;
+    j->meta = ds->meta;
+    j->gen = ds->gen;
+    j->inst = ds->inst;
+    ds->inflight++;
+    ds->held += len;
+    ds->bstate[idx] = DS_B_QUEUED;
+    TAILQ_INSERT_TAIL(&ds->queued, j, dslink);
+    d->pending_write_bytes += len;
+    submit(d, j);
+}
+
+/* the object failed or is freed before every block came */
+static void ds_sink_end(struct obj *o, void *arg)
+{
+    struct dstream *ds;
+
+    (void)o;
+    CAST_OBJ_NOTNULL(ds, arg, DSTREAM_MAGIC);
+    ds->o = NULL; /* the object has let go already */
+    ds_fail(ds);
+}
+
+static const struct obj_sink_ops ds_sink_ops = {
+    .block = ds_sink_block,
+    .end = ds_sink_end,
+    .want = ds_sink_want,
+};
+
+static void ds_stop_now(struct server_task *t)
+{
+    struct dstream *ds = (struct dstream *)(void *)((char *)t - offsetof(struct dstream, task));
+
+    CHECK_OBJ_NOTNULL(ds, DSTREAM_MAGIC);
+    server_task_untrack(ds->d->srv, &ds->task);
+    ds->tracked = false;
+    ds_fail(ds);
 }
 
 /* ================================================================ API */
@@ -1502,18 +2114,120 @@ static size_t hdr_blob_len(const struct obj *o)
     return n;
 }
 
+/* The file's metadata for o, under a new generation (strings point into
+ * o). EDGE_ETOOLONG when a key or headers are beyond what the format
+ * takes. */
+static int file_meta(struct disk *d, const struct obj *o, struct diskfmt_meta *m)
+{
+    const char *etag = obj_find_hdr(o, "etag");
+
+    memset(m, 0, sizeof(*m));
+    if (d->last_gen >= wall_us())
+        m->gen = d->last_gen + 1;
+    else
+        m->gen = wall_us();
+    m->body_len = (uint64_t)o->length;
+    m->block_size = o->bsize;
+    m->status = o->status;
+    m->key = o->key;
+    m->key_len = o->key_len;
+    m->etag = etag;
+    m->etag_len = etag ? strlen(etag) : 0;
+    m->hdrs = o->hdr_blob;
+    m->hdrs_len = hdr_blob_len(o);
+    m->nhdrs = o->nhdrs;
+    m->response_time_ms = obj_response_wall_ms(o, time_mono_ms());
+    m->fetch_ms = o->fetch_ms;
+    m->fresp = o->fresp;
+    m->fd = o->fd;
+    return diskfmt_header_len(m) == 0 ? EDGE_ETOOLONG : 0;
+}
+
+/* e, new, becomes the WRITING entry of the file m describes, for o: its
+ * room in the budget is taken now (pinned), so that writes in flight count
+ * too. EDGE_ETOOLONG (counted as skipped) when there is no room. */
+static int writing_entry_add(struct disk *d, struct dentry *e, const struct diskfmt_meta *m,
+                             const struct obj *o, uint64_t size)
+{
+    e->state = DE_WRITING;
+    e->gen = m->gen;
+    e->inst = d->inst;
+    e->size = size;
+    e->resp_wall_ms = m->response_time_ms;
+    e->fetch_ms = m->fetch_ms;
+    e->fd = o->fd;
+    e->has_validator = o->fresp.has_etag || o->fresp.has_last_modified;
+    s3fifo_set_pinned(d->policy, &e->node, true);
+    if (s3fifo_insert(d->policy, &e->node, e->hash, size) < 0) {
+        d->st.writes_skipped++;
+        return EDGE_ETOOLONG;
+    }
+    index_add(d, e);
+    return 0;
+}
+
+int disk_stream_begin(struct disk *d, struct obj *o)
+{
+    struct diskfmt_meta m;
+    struct dentry *e = NULL;
+    struct dstream *ds = NULL;
+
+    CHECK_OBJ_NOTNULL(d, DISK_MAGIC);
+    CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
+    if (d->closing || o->from_disk || o->sink != NULL || o->state != OBJ_STREAMING ||
+        o->length <= 0 || o->negative || o->error_body || o->bsize < DISKFMT_BLOCK_MIN ||
+        o->bsize > DISKFMT_BLOCK_MAX)
+        return EDGE_EINVAL;
+    if (file_meta(d, o, &m) < 0)
+        return EDGE_ETOOLONG;
+    uint64_t size = round_up4k(diskfmt_file_size(&m));
+    ds = calloc(1, sizeof(*ds));
+    e = entry_new(d, o->key, o->key_len);
+    if (ds == NULL || e == NULL || (ds->hdr = calloc(1, m.header_len)) == NULL ||
+        (ds->bstate = calloc(m.nblocks, 1)) == NULL ||
+        (ds->crcs = calloc(m.nblocks, sizeof(*ds->crcs))) == NULL ||
+        diskfmt_encode(&m, ds->hdr, m.header_len) < 0)
+        goto fail;
+    TAILQ_INIT(&ds->queued);
+    if (writing_entry_add(d, e, &m, o, size) < 0)
+        goto fail;
+    m.key = m.etag = m.hdrs = NULL; /* in ds->hdr now */
+    ds->magic = DSTREAM_MAGIC;
+    ds->d = d;
+    ds->o = o;
+    ds->e = e;
+    ds->meta = m;
+    ds->gen = m.gen;
+    ds->inst = d->inst;
+    d->last_gen = m.gen;
+    o->disk_gen = m.gen;
+    server_task_track(d->srv, &ds->task, SERVER_TASK_FILL, ds_stop_now);
+    ds->tracked = true;
+    obj_set_sink(o, &ds_sink_ops, ds);
+    return 0;
+fail:
+    if (ds != NULL) {
+        free(ds->hdr);
+        free(ds->bstate);
+        free(ds->crcs);
+    }
+    free(ds);
+    if (e != NULL)
+        entry_free(e);
+    return EDGE_ENOMEM;
+}
+
 void disk_store(struct disk *d, struct obj *o)
 {
     struct diskfmt_meta m;
     struct dentry *e = NULL;
     struct djob *j = NULL;
-    const char *etag;
-    uint64_t now = time_mono_ms();
     size_t n = 0;
 
     CHECK_OBJ_NOTNULL(d, DISK_MAGIC);
     CHECK_OBJ_NOTNULL(o, OBJ_MAGIC);
-    if (d->closing || o->from_disk || o->state != OBJ_COMPLETE || !o->cacheable ||
+    if (d->closing || o->from_disk || o->disk_bound || o->sink != NULL ||
+        o->state != OBJ_COMPLETE || !o->cacheable ||
         o->negative || o->error_body || !obj_whole(o) || o->trimmed || o->bsize < DISKFMT_BLOCK_MIN ||
         o->bsize > DISKFMT_BLOCK_MAX)
         return;
@@ -1522,27 +2236,7 @@ void disk_store(struct disk *d, struct obj *o)
         d->st.writes_skipped++;
         return;
     }
-    memset(&m, 0, sizeof(m));
-    if (d->last_gen >= wall_us())
-        m.gen = d->last_gen + 1;
-    else
-        m.gen = wall_us();
-    m.body_len = (uint64_t)o->length;
-    m.block_size = o->bsize;
-    m.status = o->status;
-    m.key = o->key;
-    m.key_len = o->key_len;
-    etag = obj_find_hdr(o, "etag");
-    m.etag = etag;
-    m.etag_len = etag ? strlen(etag) : 0;
-    m.hdrs = o->hdr_blob;
-    m.hdrs_len = hdr_blob_len(o);
-    m.nhdrs = o->nhdrs;
-    m.response_time_ms = obj_response_wall_ms(o, now);
-    m.fetch_ms = o->fetch_ms;
-    m.fresp = o->fresp;
-    m.fd = o->fd;
-    if (diskfmt_header_len(&m) == 0)
+    if (file_meta(d, o, &m) < 0)
         return; /* a key or headers beyond what the format takes */
     uint64_t size = round_up4k(diskfmt_file_size(&m));
 
@@ -1554,21 +2248,8 @@ void disk_store(struct disk *d, struct obj *o)
         goto fail;
     if (diskfmt_encode(&m, j->hdr, m.header_len) < 0)
         goto fail;
-    e->state = DE_WRITING;
-    e->gen = m.gen;
-    e->inst = d->inst;
-    e->size = size;
-    e->resp_wall_ms = m.response_time_ms;
-    e->fetch_ms = m.fetch_ms;
-    e->fd = o->fd;
-    e->has_validator = o->fresp.has_etag || o->fresp.has_last_modified;
-    /* the room is taken now, so that writes in flight count too */
-    s3fifo_set_pinned(d->policy, &e->node, true);
-    if (s3fifo_insert(d->policy, &e->node, e->hash, size) < 0) {
-        d->st.writes_skipped++;
+    if (writing_entry_add(d, e, &m, o, size) < 0)
         goto fail;
-    }
-    index_add(d, e);
     for (uint32_t i = 0; i < o->nblk; i++)
         j->chunks[j->nchunks++] = chunk_ref(o->blk[i]);
     m.key = m.etag = m.hdrs = NULL; /* in j->hdr now */

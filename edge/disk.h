@@ -11,6 +11,11 @@
  *     per hit, one inode per object rather than one per block, and the
  *     block checksums still let every block be checked before its bytes
  *     are served.
+ *   - Objects larger than the memory store takes
+ *     (cache.memory_max_object_size) never are whole in memory: their
+ *     blocks are written as they complete (disk_stream_begin), and a hit
+ *     reads the blocks its readers ask for, keeping only what they still
+ *     need (a windowed load).
  *   - When: write-through, as soon as a fill completes a cacheable object
  *     (not when the memory store evicts it). An object then survives a
  *     crash or kill -9 from the moment its write ends, a stop has nothing
@@ -115,6 +120,15 @@ struct obj *disk_lookup(struct disk *d, const char *key, size_t key_len, uint64_
 /* Write a complete, cacheable object (not one loaded from disk) in the
  * background. Skipped (and counted) when the write queue is full. */
 void disk_store(struct disk *d, struct obj *o);
+
+/* o (STREAMING, its length known) is cacheable but too large for the
+ * memory store: write it to a file as its blocks complete, whatever their
+ * order (o's sink). Once every block is written the file gets its header
+ * and its name, and o leaves the memory index (the next request reads the
+ * file). o failing, being freed before every block came, a write failing
+ * or the write queue overflowing gives the file up. 0, or an EDGE_E*
+ * error when it cannot start (no room, nothing to write). */
+int disk_stream_begin(struct disk *d, struct obj *o);
 
 /* A stored object was refreshed by a 304: the index takes its new
  * freshness and fetch time (the file keeps the old ones until it is

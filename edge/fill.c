@@ -320,7 +320,8 @@ void fill_source_for(struct server *s, struct obj *o, const struct conf_distribu
 {
     const char *etag = obj_find_hdr(o, "etag"), *lm = obj_find_hdr(o, "last-modified");
 
-    if (o->src != NULL || o->length < 0 || (etag == NULL && lm == NULL))
+    if (o->src == &fill_src_ops || o->src_fb != NULL || o->length < 0 ||
+        (etag == NULL && lm == NULL))
         return; /* without a validator, blocks of two versions could mix */
     src_set(s, o, dist, s3_key, query, path, etag ? strdup(etag) : NULL,
             lm ? strdup(lm) : NULL);
@@ -505,11 +506,23 @@ static void on_head(void *arg, const struct origin_resp *r)
             obj_block_filling(o, 0, o->nblk - 1);
     }
     /* stored: admitted to the memory store (a revalidation's new version
-     * replaces the stale copy); else out of the index, for its readers */
-    if (cacheable && (o->in_index || fl->reval != NULL))
-        cacheable = cache_admit(fl->srv->cache, o);
-    else
+     * replaces the stale copy); too large for it: kept in the index while
+     * it streams to the disk cache; else out of the index, for its
+     * readers */
+    if (cacheable && (o->in_index || fl->reval != NULL)) {
+        if (length > (int64_t)fl->srv->conf->memory_max_object_bytes) {
+            cacheable = fl->srv->disk != NULL && status == 206 &&
+                        disk_stream_begin(fl->srv->disk, o) == 0;
+            if (cacheable)
+                cache_keep_disk_bound(fl->srv->cache, o);
+            else
+                cache_unindex(o);
+        } else {
+            cacheable = cache_admit(fl->srv->cache, o);
+        }
+    } else {
         cache_unindex(o);
+    }
     o->cacheable = cacheable;
     o->transient = !cacheable;
     if (o->had_reader && o->nreaders == 0 && fl->stream &&

@@ -23,7 +23,8 @@ FIXED = 208  # bytes before the key (common/diskfmt.h)
 
 
 def _stats_lines(e):
-    return [l for l in e.stderr_text().splitlines() if "[info] stats " in l]
+    # whole lines only: the last one may still be being written
+    return [l for l in e.stderr_text().split("\n")[:-1] if "[info] stats " in l]
 
 
 def stats(e, timeout=5.0):

@@ -416,3 +416,19 @@ class CurlStream:
             getattr(self, "rc", None), getattr(self, "status", None),
             self.nbytes, getattr(self, "headers", None),
             getattr(self, "stderr", "")[-400:])
+
+
+def aria2c(url, outdir, name, timeout=120):
+    """Download url with aria2c, 16 connections (segmented Range requests
+    over HTTP/1.1), into outdir/name. Returns (completed process, seconds);
+    the caller checks the return code and the file."""
+    argv = ["aria2c", "--max-connection-per-server=16", "--split=16",
+            "--min-split-size=1M", "--file-allocation=none",
+            "--allow-overwrite=true", "--auto-file-renaming=false",
+            "--max-tries=1", "--timeout=30", "--connect-timeout=10",
+            "--summary-interval=0", "--console-log-level=warn",
+            "--download-result=hide", "--no-conf=true",
+            "-d", str(outdir), "-o", name, url]
+    t0 = time.monotonic()
+    r = subprocess.run(argv, capture_output=True, timeout=timeout)
+    return r, time.monotonic() - t0

@@ -15,13 +15,12 @@ The aria2c and curl downloads choose their protocols themselves, so they
 run in the default (HTTP/1.1) pass of the suite only.
 """
 
-import subprocess
 import time
 
 import pytest
 
 import harness
-from rangeutil import (MiB, CurlStream, check_block_fetches, fetched_spans,
+from rangeutil import (MiB, CurlStream, aria2c, check_block_fetches, fetched_spans,
                        origin_gets, parse_content_range, union)
 
 EDGE_ARGS = ["--memory-cache", "2GiB", "--max-object-size", "2GiB"]
@@ -80,17 +79,8 @@ def test_aria2c_16_connections(gib_object, fault, edge_fault, tmp_path):
     key, _, size, digest, etag = gib_object
     e = edge_fault(EDGE_ARGS)
     out = tmp_path / "aria2c.bin"
-    argv = ["aria2c", "--max-connection-per-server=16", "--split=16",
-            "--min-split-size=1M", "--file-allocation=none",
-            "--allow-overwrite=true", "--auto-file-renaming=false",
-            "--max-tries=1", "--timeout=30", "--connect-timeout=10",
-            "--summary-interval=0", "--console-log-level=warn",
-            "--download-result=hide", "--no-conf=true",
-            "-d", str(tmp_path), "-o", out.name, e.url("/" + key)]
-    t0 = time.monotonic()
     try:
-        r = subprocess.run(argv, capture_output=True, timeout=60)
-        took = time.monotonic() - t0
+        r, took = aria2c(e.url("/" + key), tmp_path, out.name, timeout=60)
         assert r.returncode == 0, r.stderr.decode(errors="replace")[-2000:]
         assert out.stat().st_size == size
         assert harness.sha256_file(out) == digest

@@ -470,6 +470,33 @@ START_TEST(max_object_capped_by_memory)
 
     ck_assert_uint_eq(c->memory_cache_bytes, 16u << 20);
     ck_assert_uint_eq(c->max_object_bytes, 16u << 20);
+    ck_assert_uint_eq(c->memory_max_object_bytes, 16u << 20);
+    conf_free(c);
+}
+END_TEST
+
+/* With a disk cache, the disk bounds what is cached and the memory what is
+ * kept in memory; memory_max_object_size defaults to the smaller of the
+ * two limits and never goes beyond them. */
+START_TEST(memory_max_object)
+{
+    struct conf *c = load_ok(L O D);
+
+    ck_assert_uint_eq(c->max_object_bytes, 64u << 20);
+    ck_assert_uint_eq(c->memory_max_object_bytes, 64u << 20);
+    conf_free(c);
+    c = load_ok(L "cache: {memory_size: 16MiB, max_object_size: 5GiB, disk_path: /d, "
+                  "disk_size: 4GiB}\n" O D);
+    ck_assert_uint_eq(c->max_object_bytes, (uint64_t)4 << 30);
+    ck_assert_uint_eq(c->memory_max_object_bytes, 16u << 20);
+    conf_free(c);
+    c = load_ok(L "cache: {memory_size: 1GiB, max_object_size: 5GiB, disk_path: /d,\n"
+                  "        memory_max_object_size: 8MiB}\n" O D);
+    ck_assert_uint_eq(c->max_object_bytes, (uint64_t)5 << 30);
+    ck_assert_uint_eq(c->memory_max_object_bytes, 8u << 20);
+    conf_free(c);
+    c = load_ok(L "cache: {memory_size: 1GiB, memory_max_object_size: 512MiB}\n" O D);
+    ck_assert_uint_eq(c->memory_max_object_bytes, 64u << 20); /* max_object_size */
     conf_free(c);
 }
 END_TEST
@@ -1142,6 +1169,10 @@ static const struct bad_case {
     {"cache:\n  readahead_blocks: -1\n", "x.yaml:2: cache.readahead_blocks: expected a number"},
     {"cache:\n  orphan_fill_max: lots\n",
      "x.yaml:2: cache.orphan_fill_max: expected a size like 256MiB"},
+    {"cache:\n  memory_max_object_size: much\n",
+     "x.yaml:2: cache.memory_max_object_size: expected a size like 256MiB"},
+    {"cache:\n  memory_max_object_size: 0\n",
+     "x.yaml:2: cache.memory_max_object_size: expected a size from 1 to 16TiB"},
     {"cache:\n  reader_timeout: 0s\n",
      "x.yaml:2: cache.reader_timeout: expected a duration from 1ms to 30d"},
     {"cache:\n  reader_timeout: soon\n",
@@ -2163,6 +2194,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, defaults_minimal);
     tcase_add_test(tc, every_key_set);
     tcase_add_test(tc, max_object_capped_by_memory);
+    tcase_add_test(tc, memory_max_object);
     tcase_add_test(tc, disk_cache_keys);
     tcase_add_test(tc, block_keys);
     tcase_add_test(tc, virtual_with_bucket_and_port);
