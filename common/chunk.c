@@ -14,6 +14,22 @@ void chunk_set_allocator(chunk_alloc_f *a, chunk_free_f *f)
     free_fn = f ? f : free;
 }
 
+static struct chunk *chunk_init(struct chunk *c, uint8_t *data, size_t cap, int fd,
+                                uint64_t foff, chunk_release_f *release, void *arg)
+{
+    c->magic = CHUNK_MAGIC;
+    atomic_init(&c->refcnt, 1);
+    atomic_init(&c->len, 0);
+    c->cap = cap;
+    c->next = NULL;
+    c->data = data != NULL ? data : c->inline_data;
+    c->fd = fd;
+    c->foff = foff;
+    c->release = release;
+    c->release_arg = arg;
+    return c;
+}
+
 struct chunk *chunk_new(size_t cap)
 {
     struct chunk *c;
@@ -23,12 +39,17 @@ struct chunk *chunk_new(size_t cap)
     c = alloc_fn(sizeof(*c) + cap);
     if (c == NULL)
         return NULL;
-    c->magic = CHUNK_MAGIC;
-    atomic_init(&c->refcnt, 1);
-    atomic_init(&c->len, 0);
-    c->cap = cap;
-    c->next = NULL;
-    return c;
+    return chunk_init(c, NULL, cap, -1, 0, NULL, NULL);
+}
+
+struct chunk *chunk_new_ext(uint8_t *data, size_t cap, int fd, uint64_t foff,
+                            chunk_release_f *release, void *arg)
+{
+    struct chunk *c = alloc_fn(sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    return chunk_init(c, data, cap, fd, foff, release, arg);
 }
 
 struct chunk *chunk_ref(struct chunk *c)
@@ -45,6 +66,8 @@ void chunk_unref(struct chunk *c)
     unsigned old = atomic_fetch_sub_explicit(&c->refcnt, 1, memory_order_acq_rel);
     AN(old);
     if (old == 1) {
+        if (c->release != NULL)
+            c->release(c, c->release_arg);
         c->magic = 0;
         free_fn(c);
     }

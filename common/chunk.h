@@ -17,6 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct chunk;
+
+/* Where an external chunk's bytes go back to when its last reference goes
+ * (chunk_new_ext); the chunk itself is freed after it returns. */
+typedef void chunk_release_f(struct chunk *c, void *arg);
+
 struct chunk {
     unsigned magic;
 #define CHUNK_MAGIC 0x63686e6bU
@@ -24,7 +30,15 @@ struct chunk {
     atomic_size_t len; /* published bytes; only grows */
     size_t cap;
     struct chunk *next; /* owned by the chunk list holder, not by the chunk */
-    uint8_t data[];
+    uint8_t *data;      /* cap bytes: inline, or someone else's (external) */
+    /* an external chunk's bytes may also be a file's: data[i] is byte
+     * foff + i of fd (-1: not a file), so that they can be sent with
+     * sendfile */
+    int fd;
+    uint64_t foff;
+    chunk_release_f *release;
+    void *release_arg;
+    uint8_t inline_data[];
 };
 
 /* allocator hook, for fail-Nth-malloc tests */
@@ -34,6 +48,10 @@ void chunk_set_allocator(chunk_alloc_f *a, chunk_free_f *f);
 
 /* A chunk able to hold cap bytes, refcount 1; NULL on allocation failure. */
 struct chunk *chunk_new(size_t cap);
+/* A chunk over cap bytes at data that the caller owns until release(c,
+ * arg) is called at the last chunk_unref(); fd/foff as in struct chunk. */
+struct chunk *chunk_new_ext(uint8_t *data, size_t cap, int fd, uint64_t foff,
+                            chunk_release_f *release, void *arg);
 struct chunk *chunk_ref(struct chunk *c);
 void chunk_unref(struct chunk *c);
 

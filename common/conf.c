@@ -771,6 +771,7 @@ struct conf *conf_new(void)
     c->log_level = LOG_LVL_INFO;
     c->memory_cache_bytes = 256 * MiB;
     c->max_object_bytes = 64 * MiB;
+    c->sendfile = true;
     c->block_bytes = MiB;
     c->readahead_blocks = 8;
     c->orphan_fill_bytes = 8 * MiB;
@@ -1911,6 +1912,7 @@ static const struct field cache_fields[] = {
     {"max_object_size", f_size64, offsetof(struct conf, max_object_bytes), 1, 16 * TiB, NULL, NULL},
     {"memory_max_object_size", f_size64, offsetof(struct conf, memory_max_object_bytes), 1,
      16 * TiB, NULL, NULL},
+    {"sendfile", f_bool, offsetof(struct conf, sendfile), 0, 0, NULL, NULL},
     {"disk_path", f_string, offsetof(struct conf, disk_path), 0, 0, NULL, check_disk_path},
     {"disk_size", f_disk_size, offsetof(struct conf, disk_size_bytes), MiB, 1024 * TiB, NULL, NULL},
     {"disk_threads", f_disk_count, offsetof(struct conf, disk_threads), 1, 64, NULL, NULL},

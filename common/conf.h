@@ -215,6 +215,9 @@ struct conf {
     /* larger objects are not kept in memory (with a disk cache they stream
      * to it); 0 in the file: min(max_object_bytes, memory_cache_bytes) */
     uint64_t memory_max_object_bytes;
+    /* blocks in a memfd, cleartext HTTP/1.1 bodies sent from it with
+     * sendfile (edge/blockmem.h); default true */
+    bool sendfile;
     unsigned block_bytes;          /* block of storage, fills and coalescing; default 1 MiB */
     unsigned readahead_blocks;     /* fetched ahead of a sequential reader; default 8 */
     uint64_t orphan_fill_bytes;    /* a stream nobody reads finishes if this little is left; 8 MiB */

@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "blockmem.h"
 #include "chunk.h"
 #include "err.h"
 #include "log.h"
@@ -360,7 +361,7 @@ uint8_t *obj_write_ptr(struct obj *o, uint64_t pos, size_t *room)
         AZ(off);
         uint32_t cap = obj_block_len(o, i);
         AN(cap);
-        c = chunk_new(cap);
+        c = blockmem_chunk(cap);
         if (c == NULL)
             return NULL;
         o->blk[i] = c;

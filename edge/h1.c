@@ -74,6 +74,7 @@ struct h1c {
     bool peer_eof;        /* the client half-closed */
     bool lingering;       /* our side shut down, discarding input */
     bool http10;
+    bool sendfile;        /* cleartext: block bytes in a file go by sendfile */
     /* a forwarded request's body still being read (forward.h): the
      * bytes left of a Content-Length, or the chunked decoder */
     bool body_pending;
@@ -277,6 +278,38 @@ static void finish_response(struct h1c *c)
 }
 
 /* Move response bytes into the output until it holds OUT_HIGH. */
+static void segment_done(struct evbuffer_file_segment const *seg, int flags, void *arg)
+{
+    (void)seg;
+    (void)flags;
+    chunk_unref(arg);
+}
+
+/* Queue len bytes of ch from off: a file segment of its memfd when the
+ * connection is cleartext (the kernel takes the pages: no copy here),
+ * else a reference to them (copied into the socket or TLS). The output
+ * holds a reference on ch until they are sent. */
+static int add_body_bytes(struct h1c *c, struct chunk *ch, size_t off, size_t len)
+{
+    chunk_ref(ch);
+    if (c->sendfile && ch->fd >= 0) {
+        struct evbuffer_file_segment *seg = evbuffer_file_segment_new(
+            ch->fd, (ev_off_t)(ch->foff + off), (ev_off_t)len,
+            EVBUF_FS_DISABLE_MMAP | EVBUF_FS_DISABLE_LOCKING);
+        if (seg != NULL) {
+            evbuffer_file_segment_add_cleanup_cb(seg, segment_done, ch);
+            int rc = evbuffer_add_file_segment(out(c), seg, 0, (ev_off_t)len);
+            evbuffer_file_segment_free(seg); /* the output's reference keeps it */
+            return rc;
+        }
+    }
+    if (evbuffer_add_reference(out(c), ch->data + off, len, chunk_unref_cb, ch) < 0) {
+        chunk_unref(ch);
+        return -1;
+    }
+    return 0;
+}
+
 static void pump(struct h1c *c)
 {
     struct exchange *x = c->x;
@@ -305,9 +338,7 @@ static void pump(struct h1c *c)
         case OBJ_READ_DATA:
             if (c->chunked_out)
                 evbuffer_add_printf(out(c), "%zx\r\n", len);
-            chunk_ref(ch);
-            if (evbuffer_add_reference(out(c), ch->data + off, len, chunk_unref_cb, ch) < 0) {
-                chunk_unref(ch);
+            if (add_body_bytes(c, ch, off, len) < 0) {
                 x->body_incomplete = true;
                 c->keep_alive = false;
                 finish_response(c);
@@ -763,6 +794,7 @@ void h1_conn_attach(struct server *s, struct bufferevent *bev, const char *peer)
     c->magic = H1C_MAGIC;
     c->srv = s;
     c->bev = bev;
+    c->sendfile = bufferevent_openssl_get_ssl(bev) == NULL;
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     c->hdrs = calloc(s->conf->max_headers ? s->conf->max_headers : 1, sizeof(*c->hdrs));
     c->timer = evtimer_new(s->base, timer_cb, c);

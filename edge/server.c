@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "blockmem.h"
 #include "cache.h"
 #include "disk.h"
 #include "fleet.h"
@@ -223,6 +224,15 @@ struct server *server_new(const struct conf *conf, char *err, size_t errlen)
     }
     s->cache = cache_new(conf->memory_cache_bytes);
     cache_set_readahead(conf->readahead_blocks);
+    if (conf->sendfile) {
+        /* the budget, and room for blocks in transit (readers of
+         * pass-throughs, disk writes queued); beyond it blocks come from
+         * malloc */
+        uint64_t cap = conf->memory_cache_bytes + conf->memory_cache_bytes / 2 + ((uint64_t)256 << 20);
+        char berr[256];
+        if (blockmem_init(conf->block_bytes, cap, berr, sizeof(berr)) < 0)
+            LOG_W("%s: blocks are copied to sockets instead of sent with sendfile", berr);
+    }
     s->origins = calloc(conf->norigins ? conf->norigins : 1, sizeof(*s->origins));
     s->listeners = calloc(conf->nlistens ? conf->nlistens : 1, sizeof(*s->listeners));
     s->tls = calloc(conf->nlistens ? conf->nlistens : 1, sizeof(*s->tls));
@@ -332,6 +342,7 @@ void server_free(struct server *s)
     }
     fleet_stop(s); /* the admin API and the Redis links */
     cache_free(s->cache);
+    blockmem_fini();
     if (s->sig_term)
         event_free(s->sig_term);
     if (s->sig_int)

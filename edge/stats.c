@@ -18,6 +18,7 @@ void stats_collect(struct server *s, struct edge_stats *out)
     memset(out, 0, sizeof(*out));
     out->srv = s->stats;
     cache_get_stats(s->cache, &out->mem);
+    blockmem_get_stats(&out->blocks);
     if (s->disk != NULL) {
         out->disk_on = true;
         disk_get_stats(s->disk, &out->disk);
@@ -41,13 +42,15 @@ int stats_format(const struct edge_stats *st, char *buf, size_t cap)
         " disk_writes_skipped=%" PRIu64 " disk_write_errors=%" PRIu64
         " disk_read_errors=%" PRIu64 " disk_discarded=%" PRIu64 " disk_evictions=%" PRIu64
         " disk_scanned=%" PRIu64 " disk_scan_done=%d forwards=%" PRIu64
-        " forward_invalidations=%" PRIu64 " bytes_forwarded=%" PRIu64,
+        " forward_invalidations=%" PRIu64 " bytes_forwarded=%" PRIu64
+        " block_slots=%" PRIu64 " block_slots_used=%" PRIu64 " block_slot_fallbacks=%" PRIu64,
         v->requests, v->hits, v->hits >= disk_hits ? v->hits - disk_hits : 0, disk_hits,
         v->misses, v->passes, v->errors, v->bytes_out, v->conns_accepted, st->mem.objects,
         st->mem.bytes, st->mem.budget, st->mem.inserts, st->mem.evictions, st->disk_on,
         d->objects, d->bytes, d->budget, d->loads, d->load_bytes, d->writes, d->write_bytes,
         d->writes_skipped, d->write_errors, d->read_errors, d->discarded, d->evictions,
-        d->scanned, d->scan_done, v->forwards, v->forward_invalidations, v->bytes_forwarded);
+        d->scanned, d->scan_done, v->forwards, v->forward_invalidations, v->bytes_forwarded,
+        st->blocks.slots, st->blocks.used, st->blocks.fallbacks);
 }
 
 void stats_log(struct server *s)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "blockmem.h"
 #include "cache.h"
 #include "disk.h"
 #include "server.h"
@@ -21,6 +22,7 @@ struct edge_stats {
     struct cache_stats mem;
     bool disk_on;
     struct disk_stats disk;
+    struct blockmem_stats blocks;
 };
 
 void stats_collect(struct server *s, struct edge_stats *out);
