@@ -112,6 +112,7 @@ static bool pass_header(const struct fill *fl, const char *name, size_t n)
         "content-language", "cache-control", "expires", "etag",
         "last-modified", "x-amz-version-id",
         "surrogate-key", /* tags of fleet invalidation (fleet.c) */
+        "location",      /* a plain origin's redirects (plain_passes) */
     };
     for (size_t i = 0; i < ARRAY_LEN(pass); i++)
         if (strlen(pass[i]) == n && strncasecmp(pass[i], name, n) == 0)
@@ -119,6 +120,22 @@ static bool pass_header(const struct fill *fl, const char *name, size_t n)
     if (fl->dist->pass_amz_meta && n > 11 && strncasecmp(name, "x-amz-meta-", 11) == 0)
         return true;
     return false;
+}
+
+/* Answers of a plain origin passed to the client as they are. */
+static bool plain_passes(int status)
+{
+    switch (status) {
+    case 301:
+    case 302:
+    case 303:
+    case 307:
+    case 308:
+    case 410:
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* The distribution's TTL policy (RFC 9111 with CloudFront-style clamps). */
@@ -417,6 +434,10 @@ static void on_head(void *arg, const struct origin_resp *r)
         return;
     }
     bool ok = status == 200 || (fl->ranged && status == 206);
+    /* a plain origin's redirects and 410 are answers of the site, not
+     * errors of an S3 API: they go to the client as they are (uncached) */
+    bool pass_through = !ok && fl->dist->origin->type == CONF_ORIGIN_HTTP &&
+                        plain_passes(status);
     if (ok && status == 206) {
         /* exactly the range asked for, or the object's tail */
         ok = cr_ok;
@@ -424,7 +445,7 @@ static void on_head(void *arg, const struct origin_resp *r)
             LOG_W("origin %s: bad Content-Range for \"%s\"", fl->dist->origin->name, fl->s3_key);
         status = ok ? 206 : 502;
     }
-    if (!ok) {
+    if (!ok && !pass_through) {
         /* S3 errors: 404 NoSuchKey, 403 AccessDenied (also for a missing
          * key without s3:ListBucket); anything else is the origin's fault */
         int mapped = (status == 404 || status == 403) ? status : 502;
@@ -453,7 +474,8 @@ static void on_head(void *arg, const struct origin_resp *r)
         return;
     }
 
-    fresh_resp_parse(&o->fresp, 200, r->headers, r->nheaders);
+    int out_status = pass_through ? status : 200;
+    fresh_resp_parse(&o->fresp, out_status, r->headers, r->nheaders);
     struct fresh_policy pol = fill_policy(fl->dist);
     if (fresh_decide(&o->fresp, &pol, fl->request_time, now, false, &o->fd) < 0)
         o->fd.storable = false;
@@ -461,7 +483,7 @@ static void on_head(void *arg, const struct origin_resp *r)
     bool cacheable = !fl->head && o->fd.storable &&
                      (o->fd.ttl > 0 || o->fd.swr > 0 || o->fd.sie > 0 ||
                       o->fresp.has_etag || o->fresp.has_last_modified);
-    if (length > (int64_t)fl->srv->conf->max_object_bytes)
+    if (length > (int64_t)fl->srv->conf->max_object_bytes || pass_through)
         cacheable = false;
     for (unsigned i = 0; i < r->nheaders && nh < FILL_MAX_PASSED_HEADERS; i++) {
         const struct http1_header *h = &r->headers[i];
@@ -480,7 +502,7 @@ static void on_head(void *arg, const struct origin_resp *r)
         hdrs[nh].value = nm + h->name_len + 1;
         nh++;
     }
-    int rc = obj_set_headers(o, 200, fl->head ? r->content_length : length, hdrs, nh);
+    int rc = obj_set_headers(o, out_status, fl->head ? r->content_length : length, hdrs, nh);
     for (unsigned i = 0; i < nh; i++)
         free(owned[i]);
     if (rc < 0) {

@@ -455,11 +455,15 @@ class PlainOrigin:
         if not self.proc.alive():
             raise AssertionError("plain origin died: " + self.proc.describe())
 
-    def put(self, path, data, cache_control="max-age=300"):
+    def put(self, path, data, cache_control="max-age=300", status=None,
+            location=None):
         import base64
-        return control(self.port, "POST", "/__plain/object",
-                       {"path": path, "cache_control": cache_control,
-                        "data_b64": base64.b64encode(data).decode()})
+        o = {"path": path, "cache_control": cache_control,
+             "data_b64": base64.b64encode(data).decode()}
+        if status is not None:
+            o["status"] = status
+            o["location"] = location
+        return control(self.port, "POST", "/__plain/object", o)
 
     def fault(self, **spec):
         control(self.port, "POST", "/__plain/fault", spec)

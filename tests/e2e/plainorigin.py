@@ -23,7 +23,9 @@ Control endpoints (JSON):
                           headers[[name, value]...], length, sha256,
                           complete, status}...]}
   POST /__plain/reset    clears records, objects and faults
-  POST /__plain/object   {path, data_b64, cache_control}
+  POST /__plain/object   {path, data_b64, cache_control[, status,
+                          location]}: with status (a redirect, 410, ...)
+                          GET/HEAD answer it, with Location when given
   POST /__plain/fault    fault fields as above ({} clears)
 
 Usage: plainorigin.py [--listen 127.0.0.1] [--port 0] [--port-file FILE]
@@ -44,6 +46,7 @@ class Plain:
     def __init__(self):
         self.requests = []
         self.objects = {}
+        self.answers = {}  # path -> (status, location) for non-200 answers
         self.faults = {}
 
     async def control(self, req, reader, writer):
@@ -55,12 +58,16 @@ class Plain:
         if req.path == "/__plain/reset":
             self.requests.clear()
             self.objects.clear()
+            self.answers.clear()
             self.faults = {}
             return await httpio.send_json(writer, {})
         if req.path == "/__plain/object":
             data = base64.b64decode(arg.get("data_b64", ""))
             self.objects[arg["path"]] = (data, arg.get("cache_control",
                                                        "max-age=300"))
+            if "status" in arg:
+                self.answers[arg["path"]] = (int(arg["status"]),
+                                             arg.get("location"))
             return await httpio.send_json(writer, {
                 "sha256": hashlib.sha256(data).hexdigest()})
         if req.path == "/__plain/fault":
@@ -137,6 +144,15 @@ class Plain:
                                          head_only=req.method == "HEAD")
                 return True
             data, cc = obj
+            if req.path in self.answers:
+                st, loc = self.answers[req.path]
+                rec["status"] = st
+                hdrs = [("Cache-Control", cc), ("Content-Type", "text/plain")]
+                if loc:
+                    hdrs.append(("Location", loc))
+                await httpio.send_simple(writer, st, hdrs, data,
+                                         head_only=req.method == "HEAD")
+                return True
             etag = '"%s"' % hashlib.md5(data).hexdigest()
             rec["status"] = 200
             await httpio.send_simple(

@@ -101,3 +101,27 @@ def test_plain_origin_url_with_a_path_is_refused(s3edge_bin):
     r = subprocess.run([str(s3edge_bin), "--plain-origin", "http://127.0.0.1:1",
                         "-t"], capture_output=True, timeout=10)
     assert r.returncode == 0, r.stderr
+
+
+def test_redirects_and_gone_pass_as_they_are(plain, edge, get):
+    """A plain origin's redirects and 410 reach the client with their
+    status, Location and body (not the 502 an S3 origin's would give), and
+    are not cached: each request goes to the origin. HEAD too."""
+    e = edge(config=CONFIG % {"url": plain.url})
+    for st in (301, 302, 303, 307, 308, 410):
+        path = "/m0001/moved%d" % st
+        loc = None if st == 410 else "https://example.test/new/%d?x=1" % st
+        body = b"see elsewhere %d\n" % st
+        plain.put(path, body, status=st, location=loc)
+        for _ in range(2):
+            r = get(e.url(path))
+            assert r.rc == 0 and r.status == st, (st, r)
+            assert r.header("location") == loc, (st, r.headers)
+            assert r.body == body
+            assert r.xcache() in ("miss", "pass"), r
+        r = get(e.url(path), "-I")
+        assert r.status == st and r.header("location") == loc, r
+        # Range on a redirect: still the redirect, whole
+        r = get(e.url(path), "-H", "Range: bytes=0-3")
+        assert r.status == st and r.body == body, r
+        assert len(plain.requests(path)) == 4, st
