@@ -246,8 +246,13 @@ static void fill_blocks_failed(struct fill *fl)
 
     if (o->state != OBJ_STREAMING || o->length < 0)
         return;
-    uint64_t last = fl->wend > 0 ? fl->wend - 1 : 0;
-    for (uint64_t b = fl->wpos / o->bsize; b <= last / o->bsize && b < o->nblk; b++)
+    /* before its head the fill's blocks are those it asked for (wpos and
+     * wend are set when the answer is placed) */
+    uint64_t first = fl->writing ? fl->wpos : fl->rfirst;
+    uint64_t last = fl->writing ? (fl->wend > 0 ? fl->wend - 1 : 0) : fl->rlast;
+    if (last >= (uint64_t)o->length)
+        last = o->length > 0 ? (uint64_t)o->length - 1 : 0;
+    for (uint64_t b = first / o->bsize; b <= last / o->bsize && b < o->nblk; b++)
         obj_block_failed(o, (uint32_t)b);
 }
 

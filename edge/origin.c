@@ -110,8 +110,12 @@ struct origin_fetch {
     struct http1_chunked chunked;
     struct evbuffer *body; /* bytes handed to on_body */
     struct event *start_ev;
-    struct event *timer; /* first-byte timer */
+    struct event *timer; /* first-byte timer; while waiting, the connect deadline */
+    bool waiting;        /* in o->waiting: no connection to be had yet */
+    TAILQ_ENTRY(origin_fetch) wlink;
 };
+
+TAILQ_HEAD(fetch_list, origin_fetch);
 
 TAILQ_HEAD(oconn_list, oconn);
 
@@ -132,6 +136,13 @@ struct origin {
     struct oconn_list idle;
     unsigned nconns;
     unsigned nidle;
+    /* Fetches beyond max_connections wait here (FIFO) for a connection to
+     * come back to the pool or close, up to the connect timeout: a burst
+     * of block fetches (read-ahead of many readers) queues instead of
+     * failing. */
+    struct fetch_list waiting;
+    unsigned nwaiting;
+    struct event *kick_ev;
     struct origin_stats stats;
 };
 
@@ -143,6 +154,8 @@ static void fetch_attach(struct origin_fetch *f);
 static void fetch_on_conn_event(struct origin_fetch *f, short what);
 
 /* ------------------------------------------------------------ origin */
+
+static void kick_cb(evutil_socket_t fd, short what, void *arg);
 
 static char *dup_or_null(const char *s)
 {
@@ -163,6 +176,13 @@ struct origin *origin_new(struct event_base *base, struct evdns_base *dns,
     o->base = base;
     o->dns = dns;
     TAILQ_INIT(&o->idle);
+    TAILQ_INIT(&o->waiting);
+    o->kick_ev = event_new(base, -1, 0, kick_cb, o);
+    if (o->kick_ev == NULL) {
+        snprintf(err, errlen, "out of memory");
+        free(o);
+        return NULL;
+    }
 
     switch (co->cred_source) {
     case CONF_CRED_STATIC:
@@ -255,6 +275,8 @@ static void conn_free(struct oconn *c)
     o->nconns--;
     c->magic = 0;
     free(c);
+    if (o->nwaiting > 0 && o->kick_ev != NULL)
+        event_active(o->kick_ev, EV_TIMEOUT, 0); /* room for a waiting fetch */
 }
 
 void origin_free(struct origin *o)
@@ -264,8 +286,11 @@ void origin_free(struct origin *o)
     if (o == NULL)
         return;
     CHECK_OBJ(o, ORIGIN_MAGIC);
+    AZ(o->nwaiting); /* every fetch was ended before */
     while ((c = TAILQ_FIRST(&o->idle)) != NULL)
         conn_free(c);
+    if (o->kick_ev)
+        event_free(o->kick_ev);
     if (o->ssl_ctx)
         SSL_CTX_free(o->ssl_ctx);
     free(o->akid);
@@ -347,6 +372,8 @@ static void conn_to_pool(struct oconn *c)
     evtimer_add(c->timer, &tv);
     TAILQ_INSERT_HEAD(&o->idle, c, link); /* LIFO: warmest first */
     o->nidle++;
+    if (o->nwaiting > 0)
+        event_active(o->kick_ev, EV_TIMEOUT, 0); /* a waiting fetch takes it */
 }
 
 static struct oconn *conn_new(struct origin *o)
@@ -415,9 +442,21 @@ fail:
 
 /* ------------------------------------------------------------ fetches */
 
+static void fetch_unwait(struct origin_fetch *f)
+{
+    if (!f->waiting)
+        return;
+    TAILQ_REMOVE(&f->o->waiting, f, wlink);
+    AN(f->o->nwaiting);
+    f->o->nwaiting--;
+    f->waiting = false;
+    evtimer_del(f->timer);
+}
+
 static void fetch_free(struct origin_fetch *f)
 {
     CHECK_OBJ_NOTNULL(f, FETCH_MAGIC);
+    fetch_unwait(f);
     if (f->start_ev)
         event_free(f->start_ev);
     if (f->timer)
@@ -573,8 +612,13 @@ static void first_byte_timeout_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     CAST_OBJ_NOTNULL(f, arg, FETCH_MAGIC);
-    if (f->state == F_WAIT_HEAD)
+    if (f->waiting) {
+        /* no connection came within the connect timeout */
+        fetch_unwait(f);
+        fetch_finish(f, ORIGIN_ERR_CONNECT_TIMEOUT);
+    } else if (f->state == F_WAIT_HEAD) {
         fetch_finish(f, ORIGIN_ERR_FIRST_BYTE_TIMEOUT);
+    }
 }
 
 /* Write the (signed) request head onto the connection. */
@@ -790,10 +834,27 @@ static void fetch_attach(struct origin_fetch *f)
         fetch_send(f);
         return;
     }
+    if (o->nconns >= o->conf->max_connections && o->nidle > 0) {
+        /* a fetch that needs a new connection: close the coldest idle one */
+        conn_free(TAILQ_LAST(&o->idle, oconn_list));
+    }
+    if (o->nconns >= o->conf->max_connections) {
+        /* at the limit: wait for one to come back, in order */
+        struct timeval tv;
+        if (o->nwaiting == 0)
+            LOG_D("origin %s: all %u connections busy: fetches wait", o->conf->name,
+                  o->nconns);
+        o->stats.waited++;
+        f->waiting = true;
+        TAILQ_INSERT_TAIL(&o->waiting, f, wlink);
+        o->nwaiting++;
+        ms_to_tv(o->conf->connect_timeout_ms, &tv);
+        evtimer_add(f->timer, &tv);
+        return;
+    }
     c = conn_new(o);
     if (c == NULL) {
-        LOG_W("origin %s: no connection available (%u open, limit %u)",
-              o->conf->name, o->nconns, o->conf->max_connections);
+        LOG_W("origin %s: out of memory for a connection", o->conf->name);
         fetch_finish(f, ORIGIN_ERR_RESOURCES);
         return;
     }
@@ -810,6 +871,22 @@ static void fetch_attach(struct origin_fetch *f)
         f->c = NULL;
         conn_free(c);
         fetch_finish(f, ORIGIN_ERR_CONNECT);
+    }
+}
+
+/* room in the pool: the waiting fetches take it, first come first */
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct origin *o;
+    struct origin_fetch *f;
+
+    (void)fd;
+    (void)what;
+    CAST_OBJ_NOTNULL(o, arg, ORIGIN_MAGIC);
+    while ((f = TAILQ_FIRST(&o->waiting)) != NULL &&
+           (o->nconns < o->conf->max_connections || o->nidle > 0)) {
+        fetch_unwait(f);
+        fetch_attach(f);
     }
 }
 

@@ -117,6 +117,7 @@ struct origin_stats {
     uint64_t requests;
     uint64_t connects;
     uint64_t reused;
+    uint64_t waited;   /* fetches that waited for a connection (at max_connections) */
     uint64_t errors;
     uint64_t bytes_in;
 };
