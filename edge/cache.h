@@ -82,6 +82,7 @@ struct obj_reader {
     uint64_t pos;       /* next body byte */
     uint64_t end;       /* end of the span read (exclusive), UINT64_MAX: the body's end */
     uint32_t ra_next;   /* first block read-ahead has not asked for */
+    uint32_t ra_win;    /* blocks it reads ahead (0: the configured number) */
     uint32_t wait_blk;  /* the block waited for, when waiting */
     uint8_t wait_fails; /* its failure count when the wait began */
     bool waiting;

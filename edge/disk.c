@@ -1991,7 +1991,9 @@ static void ds_sink_block(struct obj *o, uint32_t idx, void *arg)
     size_t len = chunk_len(c);
     if (d->pending_write_bytes + len > d->pending_write_max)
         o->readahead_held = true; /* the disk lags: fetch no further ahead than readers are */
-    if (ds->held + len > DISK_STREAM_QUEUE_MAX(d)) {
+    /* fetches already in flight land whatever happens: they count on
+     * top of the allowance */
+    if (ds->held + len > DISK_STREAM_QUEUE_MAX(d) + (uint64_t)o->nfills * o->bsize) {
         /* it does not keep up even so: the file is given up rather than
          * holding the object in memory for it */
         d->st.writes_skipped++;
