@@ -79,8 +79,11 @@
 #define DISK_WRITE_QUEUE_MIN (16ull * 1024 * 1024)
 #define DISK_WRITE_QUEUE_MAX (256ull * 1024 * 1024)
 /* Blocks of one stream write waiting for the disk: past the write queue's
- * size, read-ahead of its object stops; past this, the file is given up. */
-#define DISK_STREAM_QUEUE_MAX(d) ((d)->pending_write_max * 4)
+ * size, read-ahead of its object stops; past this (and the fetches in
+ * flight), the file is given up. */
+#define DISK_STREAM_QUEUE_MAX(d)                                                                   \
+    ((d)->pending_write_max * 4 > DISK_WRITE_QUEUE_MAX ? (d)->pending_write_max * 4             \
+                                                        : DISK_WRITE_QUEUE_MAX)
 /* First read of a header; longer ones (many blocks, long keys) read again. */
 #define DISK_HEADER_READ (64u * 1024)
 /* Scan results handed to the loop at a time. */
