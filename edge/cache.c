@@ -372,7 +372,11 @@ uint8_t *obj_write_ptr(struct obj *o, uint64_t pos, size_t *room)
         AZ(off);
         uint32_t cap = obj_block_len(o, i);
         AN(cap);
-        c = blockmem_chunk(cap);
+        /* a block that stays (a stored object) goes where sendfile can
+         * take it; one only passing through comes from malloc, which
+         * reuses its memory where a fresh memfd slot costs page faults
+         * and zeroing for one use */
+        c = obj_windowed(o) ? chunk_new(cap) : blockmem_chunk(cap);
         if (c == NULL)
             return NULL;
         o->blk[i] = c;

@@ -57,7 +57,6 @@
 
 #include <event2/event.h>
 
-#include "blockmem.h"
 #include "cache.h"
 #include "chunk.h"
 #include "diskfmt.h"
@@ -835,7 +834,7 @@ static void run_open(struct disk *d, struct djob *j)
     if (j->rmeta.nblocks == 0)
         return;
     uint32_t len = diskfmt_block_len(&j->rmeta, 0);
-    j->ch = blockmem_chunk(len);
+    j->ch = chunk_new(len);
     if (j->ch == NULL) {
         job_fail(j, ENOMEM, "malloc");
         return;
@@ -1366,7 +1365,7 @@ static void dload_next(struct dload *ld)
     while (ld->next < ld->meta.nblocks && ld->inflight < DLOAD_PARALLEL) {
         j = job_new(DJ_READ);
         if (j != NULL)
-            j->ch = blockmem_chunk(diskfmt_block_len(&ld->meta, ld->next));
+            j->ch = chunk_new(diskfmt_block_len(&ld->meta, ld->next));
         if (j == NULL || j->ch == NULL) {
             if (j != NULL)
                 job_free(j);
@@ -1402,7 +1401,7 @@ static int dsrc_want(struct obj *o, uint32_t idx, uint32_t span_last, void *arg)
     assert_always(idx < ld->meta.nblocks);
     j = job_new(DJ_READ);
     if (j != NULL)
-        j->ch = blockmem_chunk(diskfmt_block_len(&ld->meta, idx));
+        j->ch = chunk_new(diskfmt_block_len(&ld->meta, idx));
     if (j == NULL || j->ch == NULL) {
         if (j != NULL)
             job_free(j);
@@ -1958,7 +1957,7 @@ static int ds_sink_want(struct obj *o, uint32_t idx, void *arg)
         return EDGE_ENOENT;
     j = job_new(DJ_TREAD);
     if (j != NULL)
-        j->ch = blockmem_chunk(diskfmt_block_len(&ds->meta, idx));
+        j->ch = chunk_new(diskfmt_block_len(&ds->meta, idx));
     if (j == NULL || j->ch == NULL) {
         if (j != NULL)
             job_free(j);

@@ -814,7 +814,7 @@ void h1_conn_attach(struct server *s, struct bufferevent *bev, const char *peer)
     bufferevent_setcb(c->bev, readcb, writecb, eventcb, c);
     /* libevent writes at most 16 KiB per call by default: a large body
      * would cost a syscall per 16 KiB */
-    bufferevent_set_max_single_write(c->bev, OUT_HIGH);
+    bufferevent_set_max_single_write(c->bev, c->sendfile ? 4 * OUT_HIGH : OUT_HIGH);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
     /* bounded input: a head, plus what pipelining may queue behind it */
     bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)s->conf->max_head_bytes * 2);
