@@ -172,12 +172,12 @@ static bool obj_windowed(const struct obj *o)
  * back when the reader gets there. */
 static bool blk_needed(const struct obj *o, uint32_t i)
 {
-    const struct obj_reader *rd;
     uint64_t bstart = (uint64_t)i * o->bsize, bend = bstart + obj_block_len(o, i);
 
-    TAILQ_FOREACH(rd, &o->readers, rlink) {
-        uint64_t near = (rd->pos / o->bsize + 1 + (uint64_t)reader_window(rd)) * o->bsize;
-        if (rd->pos < bend && rd->end > bstart && bstart < near)
+    for (const struct obj_reader *rd = TAILQ_FIRST(&o->readers); rd != NULL;
+         rd = TAILQ_NEXT(rd, rlink)) {
+        uint64_t soon_end = (rd->pos / o->bsize + 1 + (uint64_t)reader_window(rd)) * o->bsize;
+        if (rd->pos < bend && rd->end > bstart && bstart < soon_end)
             return true;
     }
     return false;

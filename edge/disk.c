@@ -1791,7 +1791,7 @@ static void ds_drop_entry(struct disk *d, struct dentry *e)
     entry_free(e);
 }
 
-/* give the file up */
+/* give the file up (the caller then calls ds_maybe_free: ds may go) */
 static void ds_fail(struct dstream *ds)
 {
     if (ds->failed)
@@ -1805,7 +1805,6 @@ static void ds_fail(struct dstream *ds)
         ds_drop_entry(ds->d, ds->e);
         ds->e = NULL;
     }
-    ds_maybe_free(ds);
 }
 
 /* every block is written: the header, and the name */
@@ -2000,11 +1999,13 @@ static void ds_sink_block(struct obj *o, uint32_t idx, void *arg)
          * holding the object in memory for it */
         d->st.writes_skipped++;
         ds_fail(ds);
+        ds_maybe_free(ds);
         return;
     }
     j = job_new(DJ_WBLOCK);
     if (j == NULL) {
         ds_fail(ds);
+        ds_maybe_free(ds);
         return;
     }
     j->ch = chunk_ref(c);
@@ -2030,6 +2031,7 @@ static void ds_sink_end(struct obj *o, void *arg)
     CAST_OBJ_NOTNULL(ds, arg, DSTREAM_MAGIC);
     ds->o = NULL; /* the object has let go already */
     ds_fail(ds);
+    ds_maybe_free(ds);
 }
 
 static const struct obj_sink_ops ds_sink_ops = {
@@ -2046,6 +2048,7 @@ static void ds_stop_now(struct server_task *t)
     server_task_untrack(ds->d->srv, &ds->task);
     ds->tracked = false;
     ds_fail(ds);
+    ds_maybe_free(ds);
 }
 
 /* ================================================================ API */

@@ -112,3 +112,31 @@ def test_disk_full_keeps_serving(fault, edge_fault, get, small_fs):
     st = diskutil.stats(e2)
     assert st["hits_disk"] == len(files), st
     e2.check_alive()
+
+
+def test_disk_full_during_a_stream_write(fault, edge_fault, get, small_fs):
+    """An object larger than the memory cache goes to disk block by block
+    (r0010); the disk fills up part way: the client still gets every
+    byte, the file is given up (counted, no temp file, nothing in the
+    index), and the next request is served whole again."""
+    mnt, how = small_fs
+    disk = mnt / "cache"
+    key = "k0003/stream.bin"
+    size = 6 * 1024 * KiB
+    fault.put(key, size=size, seed=333)
+    data = harness.object_bytes(size, 333)
+    e = edge_fault(["--disk-cache", "%s:64MiB" % disk, "--memory-cache", "2MiB",
+                    "--max-object-size", "64MiB"])
+    for _ in range(2):
+        r = get(e.url("/" + key))
+        assert r.rc == 0 and r.status == 200, r
+        assert harness.sha256(r.body) == harness.sha256(data)
+    st = diskutil.wait_stats(e, lambda s: s["disk_write_errors"] >= 2, 15,
+                             "both stream writes to fail")
+    assert st["disk_writes"] == 0 and st["disk_objects"] == 0, (how, st)
+    assert st["disk_bytes"] == 0, st
+    harness.wait_for(lambda: diskutil.temp_files(disk) == [], 10,
+                     "the temp files deleted")
+    assert diskutil.stored(disk) == {}
+    assert "no space left" in e.stderr_text()
+    diskutil.stop_clean(e)
