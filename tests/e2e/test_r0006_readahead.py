@@ -5,8 +5,9 @@ at once, so a rate-limited origin (S3's throughput is per connection)
 delivers faster than one connection would. Asserted: the body is
 byte-identical, every block fetched exactly once, the client's first byte
 arrives before the origin is done, at least two fetches of the key overlap
-in time, and with cache.readahead_blocks: 2 at most three are in flight at
-once. The speed-up is reported, not asserted.
+in time, and with cache.readahead_blocks: 2 at most nine are in flight at
+once (the window grows to four times the setting for a reader that
+outruns it). The speed-up is reported, not asserted.
 """
 
 import time
@@ -68,7 +69,9 @@ def test_readahead_blocks_bounds_parallelism(fault, edge, tmp_path):
         overlap = max_overlap(gets)
         print("r0006: readahead_blocks 2: %d MiB in %.2fs, up to %d "
               "fetches at once" % (size // MiB, elapsed, overlap))
-        assert 2 <= overlap <= 3, [(g["range"], g["t_start"], g["t_done"])
-                                   for g in gets]
+        # the window starts at 2 and grows for a reader that outruns it,
+        # to 4 x 2 at most: the block read plus 8 ahead
+        assert 2 <= overlap <= 4 * 2 + 1, [(g["range"], g["t_start"], g["t_done"])
+                                           for g in gets]
     finally:
         fault.delete(key)
