@@ -127,12 +127,14 @@ def test_disk_full_during_a_stream_write(fault, edge_fault, get, small_fs):
     data = harness.object_bytes(size, 333)
     e = edge_fault(["--disk-cache", "%s:64MiB" % disk, "--memory-cache", "2MiB",
                     "--max-object-size", "64MiB"])
+    # the second request may still find the first object (its clients
+    # gone, it leaves the index a moment later) or start a write of its own
     for _ in range(2):
         r = get(e.url("/" + key))
         assert r.rc == 0 and r.status == 200, r
         assert harness.sha256(r.body) == harness.sha256(data)
-    st = diskutil.wait_stats(e, lambda s: s["disk_write_errors"] >= 2, 15,
-                             "both stream writes to fail")
+    st = diskutil.wait_stats(e, lambda s: s["disk_write_errors"] >= 1, 15,
+                             "the stream write to fail")
     assert st["disk_writes"] == 0 and st["disk_objects"] == 0, (how, st)
     assert st["disk_bytes"] == 0, st
     harness.wait_for(lambda: diskutil.temp_files(disk) == [], 10,
