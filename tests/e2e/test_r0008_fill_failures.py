@@ -274,3 +274,24 @@ def test_fault_hold_itself(fault):
     t.start()
     t.join(30)
     assert got == [(200, 1000), (200, 1000)]
+
+
+def test_block_fetch_failing_before_its_head(fault, edge, get):
+    """A read-ahead block whose fetch fails before the origin answers (a
+    first-byte timeout here) fails that block, not block 0 nor nothing:
+    the client reading it is cut at once, not left waiting for a fetch
+    that will never come (the reader timeout is far away), and the next
+    request gets the whole object."""
+    key = "r0008/nohead.bin"
+    size = 3 * MiB
+    fault.put(key, size=size, seed=808)
+    data = harness.object_bytes(size, 808)
+    fault.fault(key, at_offset=MiB + 10, first_byte_delay=5, times=1)
+    cfg = fault_config(fault, cache={"reader_timeout": "60s"})
+    cfg["origins"][0]["first_byte_timeout"] = "1s"
+    e = edge(config=cfg)
+    r = get(e.url("/" + key), "--max-time", "20", timeout=30)
+    assert r.rc in harness.CURL_TRUNCATED, r  # not 28: it did not hang
+    assert len(r.body) < size and r.body == data[:len(r.body)]
+    r = get(e.url("/" + key))
+    assert r.rc == 0 and r.status == 200 and r.body == data, r
