@@ -15,8 +15,12 @@
  * its own until sent, and the slot's next bytes land on fresh pages, so
  * a reused slot never changes bytes in flight.
  *
- * Chunks that are not a slot (smaller, or the arena is full) come from
- * malloc as before (chunk_new) and are written with writev. The arena is
+ * Only blocks that stay are worth a slot: a fresh slot costs a page fault
+ * and the zeroing of every page, paid back over many sends. cache.c asks
+ * for slots for stored objects only; pass-through blocks and disk reads
+ * (sent once, then dropped) come from malloc (chunk_new), as do chunks
+ * that are not a slot (smaller, or the arena is full), and are written
+ * with writev. The arena is
  * sized from the memory budget plus room for blocks in transit; without
  * it (cache.sendfile off, or no memfd) every chunk comes from malloc.
  */

@@ -1265,6 +1265,35 @@ static bool entry_usable(const struct dentry *e, int64_t now_wall)
 
 /* ================================================================ loads */
 
+/* A job reading len bytes into a chunk of its own, or NULL (no memory). */
+static struct djob *read_job_new(enum djob_kind kind, uint32_t len)
+{
+    struct djob *j = job_new(kind);
+
+    if (j == NULL)
+        return NULL;
+    if ((j->ch = chunk_new(len)) == NULL) {
+        job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* A read of block idx of the file ld has open, or NULL (no memory). */
+static struct djob *dload_read_job(struct dload *ld, uint32_t idx)
+{
+    struct djob *j = read_job_new(DJ_READ, diskfmt_block_len(&ld->meta, idx));
+
+    if (j == NULL)
+        return NULL;
+    j->ld = ld;
+    j->fd = ld->fd;
+    j->rmeta = ld->meta;
+    j->block = idx;
+    j->gen = ld->meta.gen;
+    return j;
+}
+
 static void dload_free(struct dload *ld)
 {
     struct disk *d;
@@ -1363,12 +1392,8 @@ static void dload_next(struct dload *ld)
         return;
     }
     while (ld->next < ld->meta.nblocks && ld->inflight < DLOAD_PARALLEL) {
-        j = job_new(DJ_READ);
-        if (j != NULL)
-            j->ch = chunk_new(diskfmt_block_len(&ld->meta, ld->next));
-        if (j == NULL || j->ch == NULL) {
-            if (j != NULL)
-                job_free(j);
+        j = dload_read_job(ld, ld->next);
+        if (j == NULL) {
             if (ld->inflight > 0)
                 return; /* try again when one comes back */
             LOG_E("disk cache: out of memory loading \"%s\"", o->key);
@@ -1376,11 +1401,7 @@ static void dload_next(struct dload *ld)
             dload_end(ld);
             return;
         }
-        j->ld = ld;
-        j->fd = ld->fd;
-        j->rmeta = ld->meta;
-        j->block = ld->next++;
-        j->gen = ld->meta.gen;
+        ld->next++;
         ld->inflight++;
         submit(d, j);
     }
@@ -1399,19 +1420,9 @@ static int dsrc_want(struct obj *o, uint32_t idx, uint32_t span_last, void *arg)
     if (ld == NULL || ld->stopped || ld->dropped)
         return EDGE_ENOENT; /* the fallback (the origin) brings it, if there is one */
     assert_always(idx < ld->meta.nblocks);
-    j = job_new(DJ_READ);
-    if (j != NULL)
-        j->ch = chunk_new(diskfmt_block_len(&ld->meta, idx));
-    if (j == NULL || j->ch == NULL) {
-        if (j != NULL)
-            job_free(j);
+    j = dload_read_job(ld, idx);
+    if (j == NULL)
         return EDGE_ENOMEM;
-    }
-    j->ld = ld;
-    j->fd = ld->fd;
-    j->rmeta = ld->meta;
-    j->block = idx;
-    j->gen = ld->meta.gen;
     j->o = o;
     obj_ref(o); /* the object stays while its read is out */
     obj_block_filling(o, idx, idx);
@@ -1954,14 +1965,9 @@ static int ds_sink_want(struct obj *o, uint32_t idx, void *arg)
     }
     if (ds->bstate[idx] != DS_B_WRITTEN)
         return EDGE_ENOENT;
-    j = job_new(DJ_TREAD);
-    if (j != NULL)
-        j->ch = chunk_new(diskfmt_block_len(&ds->meta, idx));
-    if (j == NULL || j->ch == NULL) {
-        if (j != NULL)
-            job_free(j);
+    j = read_job_new(DJ_TREAD, diskfmt_block_len(&ds->meta, idx));
+    if (j == NULL)
         return EDGE_ENOENT;
-    }
     j->ds = ds;
     j->tmp = !ds->in_place;
     j->block = idx;
